@@ -1,0 +1,1 @@
+"""Colour: camera response (CRF), colour correction, photometric alignment, ISP."""

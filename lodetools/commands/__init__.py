@@ -1,0 +1,1 @@
+"""Click subcommands: thin wrappers that parse options and call a pipeline."""

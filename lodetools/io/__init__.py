@@ -1,0 +1,1 @@
+"""Files in and out: images, videos, RAW, VOC, manifests, atomic writes, layouts."""

@@ -1,0 +1,176 @@
+"""Image files in and out (PNG 8/16-bit, TIFF, JPEG) with explicit conversions.
+
+In memory an image is a float32 ``(H, W, 3)`` RGB array in ``[0, 1]`` (or
+``(H, W)`` for masks and single-channel data). On disk it is 8- or 16-bit
+integers; the conversions here are the only place where rounding happens:
+``round(clip(x, 0, 1) * (2**bits - 1))``, round half up.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lodetools.errors import BadInput, MissingInput
+from lodetools.io.atomic import atomic_write_bytes
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def natural_key(path) -> list:
+    """Sort key that orders ``frame2`` before ``frame10``."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(path))]
+
+
+def list_images(folder, extensions=IMAGE_EXTENSIONS) -> list[Path]:
+    """Image files directly in ``folder``, in natural order (hidden files skipped).
+
+    Raises
+    ------
+    MissingInput
+        If ``folder`` is not a folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MissingInput("folder not found", folder)
+    return sorted(
+        (p for p in folder.iterdir()
+         if p.suffix.lower() in extensions and not p.name.startswith(".") and p.is_file()),
+        key=natural_key,
+    )
+
+
+def float_to_uint(img: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """Quantise a float image in ``[0, 1]`` to ``bit_depth`` integers (round half up, clip).
+
+    Parameters
+    ----------
+    img : ndarray
+        Float image; values outside ``[0, 1]`` are clipped.
+    bit_depth : {8, 16}
+
+    Returns
+    -------
+    ndarray of uint8 or uint16
+    """
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    top = 255.0 if bit_depth == 8 else 65535.0
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    x = np.clip(np.asarray(img, dtype=np.float64 if bit_depth == 16 else np.float32), 0.0, 1.0)
+    return np.floor(x * top + 0.5).astype(dtype)
+
+
+def uint_to_float(img: np.ndarray) -> np.ndarray:
+    """Integer image to float32 in ``[0, 1]`` (divides by the dtype's maximum)."""
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / np.float32(255.0)
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / np.float32(65535.0)
+    if img.dtype.kind == "f":
+        return img.astype(np.float32, copy=False)
+    raise ValueError(f"unsupported image dtype {img.dtype}")
+
+
+def read_image_native(path) -> np.ndarray:
+    """Read an image as stored: uint8/uint16 (or float for float TIFF), RGB order.
+
+    Returns
+    -------
+    ndarray
+        ``(H, W, 3)`` for colour files (alpha dropped), ``(H, W)`` for gray.
+
+    Raises
+    ------
+    MissingInput
+        If the file does not exist.
+    BadInput
+        If it cannot be decoded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInput("image not found", path)
+    data = np.fromfile(path, dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise BadInput("cannot decode image (corrupt or not an image)", path)
+    if img.ndim == 3:
+        if img.shape[2] == 4:
+            img = img[:, :, :3]
+        img = np.ascontiguousarray(img[:, :, ::-1])
+    return img
+
+
+def read_image(path, *, channels: str = "rgb") -> np.ndarray:
+    """Read an image as float32 in ``[0, 1]``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    channels : {'rgb', 'gray', 'any'}
+        ``'rgb'`` gives ``(H, W, 3)`` (gray files are repeated), ``'gray'``
+        gives ``(H, W)`` (colour files are refused), ``'any'`` keeps the file's.
+
+    Returns
+    -------
+    ndarray of float32
+    """
+    img = uint_to_float(read_image_native(path))
+    if channels == "rgb" and img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif channels == "gray" and img.ndim == 3:
+        raise BadInput("expected a single-channel image", path)
+    return img
+
+
+def read_mask(path) -> np.ndarray:
+    """Read a 0/255 mask PNG as a boolean ``(H, W)`` array (any nonzero is True)."""
+    img = read_image_native(path)
+    if img.ndim == 3:
+        img = img.max(axis=2)
+    return img > 0
+
+
+def encode_image(img: np.ndarray, ext: str = ".png", *, bit_depth: int = 8,
+                 jpeg_quality: int = 95) -> bytes:
+    """Encode an image to the bytes of a file with extension ``ext``.
+
+    Parameters
+    ----------
+    img : ndarray
+        Float in ``[0, 1]`` (quantised to ``bit_depth``), or uint8/uint16 (kept),
+        or bool (written as 0/255). ``(H, W, 3)`` RGB or ``(H, W)``.
+    ext : str
+        ``.png``, ``.tif``/``.tiff``, ``.jpg``/``.jpeg``.
+    bit_depth : {8, 16}
+        Used for float input. JPEG is always 8-bit.
+    """
+    img = np.asarray(img)
+    if img.dtype == bool:
+        img = img.astype(np.uint8) * np.uint8(255)
+    elif img.dtype.kind == "f":
+        img = float_to_uint(img, 8 if ext.lower() in (".jpg", ".jpeg") else bit_depth)
+    if img.ndim == 3:
+        img = np.ascontiguousarray(img[:, :, ::-1])
+    params = []
+    if ext.lower() in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
+    elif ext.lower() == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    ok, buf = cv2.imencode(ext, img, params)
+    if not ok:  # pragma: no cover - only for unsupported extensions
+        raise BadInput(f"cannot encode image as {ext}")
+    return buf.tobytes()
+
+
+def write_image(path, img: np.ndarray, *, bit_depth: int = 8) -> None:
+    """Write an image atomically; the format follows the file extension.
+
+    See :func:`encode_image` for the accepted arrays.
+    """
+    path = Path(path)
+    atomic_write_bytes(path, encode_image(img, path.suffix, bit_depth=bit_depth))

@@ -1,0 +1,339 @@
+"""The work runner every data pipeline uses.
+
+A pipeline turns its inputs into :class:`WorkItem` objects with stable keys
+and hands them, with a function that processes one item, to :func:`run_items`.
+The runner
+
+- keeps only the items of this shard (``--shard K/N``: a deterministic
+  partition by a hash of the key, so SLURM array tasks split the work),
+- skips items already done (their manifest records present and their files
+  intact by SHA-256),
+- seeds each item's random generator from ``(seed, key)`` so serial,
+  ``--workers N`` and sharded runs give byte-identical outputs,
+- runs items serially or in a process pool, appends each item's records to
+  the manifest (fsynced) as they finish, shows a progress bar on stderr, and
+- on a failing item stops (``--on-error stop``) or records the failure and
+  goes on (``--on-error skip``), ending with a summary of failed items.
+
+The item function must be picklable (a module-level function, or a
+:func:`functools.partial` of one) and has the signature
+``fn(item, rng) -> record | list[record]``; it writes its files atomically
+(see :mod:`lodetools.io.layout`) and returns their manifest records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import sys
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from lodetools.errors import BadConfig, LodeError, OutputConflict
+from lodetools.io.manifest import (
+    DATASET_JSON, MANIFEST, SHARD_DIR, ManifestWriter, _read_jsonl, read_manifest,
+    record_intact, rewrite_sorted,
+)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One unit of work.
+
+    Attributes
+    ----------
+    key : str
+        Stable unique id (for one-record items, the manifest key of its record).
+    payload : Any
+        Picklable data the item function needs (paths, parameters).
+    """
+
+    key: str
+    payload: Any = None
+
+
+@dataclass
+class RunOptions:
+    """How to run: output folder, seed, parallelism, sharding, error policy."""
+
+    out: Path
+    seed: int = 0
+    workers: int = 1
+    shard: tuple[int, int] | None = None
+    on_error: str = "stop"
+    overwrite: bool = False
+    quiet: bool = False
+    desc: str = ""
+
+
+@dataclass
+class RunSummary:
+    """What a run did.
+
+    Attributes
+    ----------
+    done : list of str
+        Keys of items processed in this run.
+    skipped : list of str
+        Keys of items already done before this run.
+    failed : dict
+        key -> one-line error, for items that failed with a bad input.
+    bugs : dict
+        key -> traceback, for items that failed with an internal error.
+    records : dict
+        Every manifest record of this run's manifest file after the run, by key.
+    """
+
+    done: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)
+    bugs: dict = field(default_factory=dict)
+    records: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.bugs
+
+
+def key_hash(key: str) -> int:
+    """A stable 64-bit integer from a key (SHA-256; independent of PYTHONHASHSEED)."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "little")
+
+
+def item_rng(seed: int, key: str) -> np.random.Generator:
+    """The random generator of one item, seeded by ``(seed, key)``."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFFFFFFFFFF, key_hash(key)])
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """Parse ``K/N`` (1-based) into ``(K, N)``.
+
+    Raises
+    ------
+    BadConfig
+        If it is not two integers with ``1 <= K <= N``.
+    """
+    if text is None or text == "":
+        return None
+    try:
+        k, n = (int(t) for t in str(text).split("/"))
+    except ValueError:
+        raise BadConfig(f"bad --shard {text!r}: expected K/N, e.g. 1/4") from None
+    if not (n >= 1 and 1 <= k <= n):
+        raise BadConfig(f"bad --shard {text!r}: need 1 <= K <= N")
+    return k, n
+
+
+def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
+    """True if ``key`` belongs to shard ``(K, N)`` (all keys when no shard)."""
+    if shard is None:
+        return True
+    k, n = shard
+    return key_hash("shard:" + key) % n == k - 1
+
+
+def manifest_file(out, shard) -> Path:
+    """The manifest this run writes: ``manifest.jsonl`` or ``manifests/shard-K-of-N.jsonl``."""
+    out = Path(out)
+    if shard is None:
+        return out / MANIFEST
+    return out / SHARD_DIR / f"shard-{shard[0]:03d}-of-{shard[1]:03d}.jsonl"
+
+
+def check_output(out, command: str, params: dict, *, overwrite: bool) -> None:
+    """Refuse to mix results of different parameters in one output folder.
+
+    An existing ``dataset.json`` written by ``command`` with the same effective
+    parameters means "resume"; different ones need ``--overwrite`` (which
+    redoes every item) or another ``--out``.
+
+    Raises
+    ------
+    OutputConflict
+    """
+    p = Path(out) / DATASET_JSON
+    if overwrite or not p.is_file():
+        return
+    try:
+        old = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        raise OutputConflict("output folder has an unreadable dataset.json; use --overwrite", p) from None
+    new = json.loads(json.dumps(params, sort_keys=True, default=str))
+    if old.get("command") != command or old.get("parameters") != new:
+        changed = sorted(k for k in set(new) | set(old.get("parameters", {}))
+                         if new.get(k) != old.get("parameters", {}).get(k))
+        what = f"command {old.get('command')!r}" if old.get("command") != command else \
+            "parameters " + ", ".join(changed[:5])
+        raise OutputConflict(f"output folder holds a run with different {what}; "
+                             "use --overwrite or another --out", Path(out))
+
+
+def _worker_init() -> None:  # pragma: no cover - runs in child processes
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except Exception:
+        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def _call(fn: Callable, item: WorkItem, seed: int):
+    """Run one item; never raises (so serial and pool runs behave the same)."""
+    try:
+        result = fn(item, item_rng(seed, item.key))
+        records = result if isinstance(result, list) else [result]
+        return ("ok", records)
+    except LodeError as exc:
+        return ("failed", exc.message, exc)
+    except Exception as exc:  # an internal bug in the item function
+        return ("bug", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+
+def _done_items(out, items, existing: dict) -> set:
+    groups: dict[str, list] = {}
+    for rec in existing.values():
+        groups.setdefault(rec.get("item", rec["key"]), []).append(rec)
+    done = set()
+    for item in items:
+        recs = groups.get(item.key)
+        if not recs:
+            continue
+        expected = recs[0].get("item_records", 1)
+        if len(recs) == expected and all(record_intact(out, r) for r in recs):
+            done.add(item.key)
+    return done
+
+
+def run_items(items, fn: Callable, opts: RunOptions) -> RunSummary:
+    """Run ``fn`` on every item of this shard that is not done yet.
+
+    Parameters
+    ----------
+    items : iterable of WorkItem
+        Keys must be unique.
+    fn : callable
+        ``fn(item, rng) -> dict | list[dict]``: processes one item, writes its
+        files atomically, returns its manifest record(s), each with a ``key``.
+        It raises :class:`LodeError` for bad input.
+    opts : RunOptions
+
+    Returns
+    -------
+    RunSummary
+
+    Raises
+    ------
+    LodeError
+        With ``on_error='stop'``, the first item's error (items finished
+        before it stay recorded).
+    RuntimeError
+        With ``on_error='stop'``, an internal error in an item.
+    """
+    if opts.on_error not in ("stop", "skip"):
+        raise BadConfig(f"bad --on-error {opts.on_error!r}: expected stop or skip")
+    if opts.workers < 1:
+        raise BadConfig(f"bad --workers {opts.workers}: must be at least 1")
+    items = [it for it in items if in_shard(it.key, opts.shard)]
+    keys = [it.key for it in items]
+    if len(set(keys)) != len(keys):
+        raise ValueError("work item keys are not unique")
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    mpath = manifest_file(out, opts.shard)
+    if opts.overwrite and mpath.exists():
+        mpath.unlink()
+    existing = {} if opts.overwrite else read_manifest(out)
+    done = _done_items(out, items, existing)
+    summary = RunSummary(skipped=[k for k in keys if k in done])
+    todo = [it for it in items if it.key not in done]
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), desc=opts.desc or "items", unit="item",
+               disable=opts.quiet or not sys.stderr.isatty(), file=sys.stderr)
+    first_error = None
+    with ManifestWriter(mpath) as writer:
+
+        def handle(item, res):
+            nonlocal first_error
+            bar.update(1)
+            if res[0] == "ok":
+                recs = res[1]
+                for rec in recs:
+                    rec.setdefault("item", item.key)
+                    rec.setdefault("item_records", len(recs))
+                    writer.append(rec)
+                summary.done.append(item.key)
+                return
+            if res[0] == "failed":
+                summary.failed[item.key] = res[1]
+            else:
+                summary.bugs[item.key] = res[2]
+            if first_error is None:
+                first_error = res
+
+        if opts.workers == 1 or len(todo) <= 1:
+            for item in todo:
+                handle(item, _call(fn, item, opts.seed))
+                if first_error is not None and opts.on_error == "stop":
+                    break
+        else:
+            ctx = mp.get_context("spawn")
+            with ProcessPoolExecutor(opts.workers, mp_context=ctx, initializer=_worker_init) as pool:
+                pending = {}
+                queue = list(reversed(todo))
+                while queue or pending:
+                    while queue and len(pending) < 2 * opts.workers and not (
+                            first_error is not None and opts.on_error == "stop"):
+                        it = queue.pop()
+                        pending[pool.submit(_call, fn, it, opts.seed)] = it
+                    if not pending:
+                        break
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        handle(pending.pop(fut), fut.result())
+    bar.close()
+    if opts.shard is None:
+        recs = {r["key"]: r for r in _read_jsonl(mpath)} if mpath.is_file() else {}
+        rewrite_sorted(mpath, recs)
+    summary.records = {r["key"]: r for r in _read_jsonl(mpath)} if mpath.is_file() else {}
+    if first_error is not None and opts.on_error == "stop":
+        if first_error[0] == "failed":
+            raise first_error[2]
+        raise RuntimeError(f"internal error while processing an item: {first_error[1]}\n{first_error[2]}")
+    return summary
+
+
+def report(summary: RunSummary, *, what: str = "items", file=None) -> int:
+    """Print a run's summary (and its failed items) to stderr; return the exit code.
+
+    Returns
+    -------
+    int
+        0 when everything succeeded, :data:`~lodetools.errors.EXIT_PARTIAL` if
+        some items failed with bad input, :data:`~lodetools.errors.EXIT_BUG` if
+        any failed with an internal error.
+    """
+    from lodetools.errors import EXIT_BUG, EXIT_PARTIAL
+
+    file = file or sys.stderr
+    n_fail = len(summary.failed) + len(summary.bugs)
+    print(f"{what}: {len(summary.done)} done, {len(summary.skipped)} already done, "
+          f"{n_fail} failed", file=file)
+    for key, msg in summary.failed.items():
+        print(f"  failed {key}: {msg}", file=file)
+    for key, tb in summary.bugs.items():
+        last = tb.strip().splitlines()[-1] if tb.strip() else "internal error"
+        print(f"  internal error {key}: {last}", file=file)
+    if summary.bugs:
+        return EXIT_BUG
+    return EXIT_PARTIAL if summary.failed else 0

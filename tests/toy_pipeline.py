@@ -1,0 +1,66 @@
+"""A minimal pipeline on the work runner, used by the runner tests.
+
+Each item writes a random 48x64 image (from its own seeded generator) and a
+mask into the paired layout; ``--sleep`` slows items down so a test can kill
+the run halfway.
+"""
+
+import functools
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from lodetools.commands._options import computed_params, run_options, run_options_from
+from lodetools.errors import BadInput
+from lodetools.io.layout import item_key, write_pair
+from lodetools.io.manifest import write_dataset_json
+from lodetools.runner import WorkItem, check_output, report, run_items
+
+
+def process(item, rng, *, out, sleep):
+    split, scene, iid = item.payload
+    if iid == "bad":
+        raise BadInput("this item is bad on purpose", f"{scene}/{iid}")
+    blur = rng.random((48, 64, 3), dtype=np.float32)
+    sharp = rng.random((48, 64, 3), dtype=np.float32)
+    time.sleep(sleep)
+    rec = write_pair(out, split, scene, iid, {"blur": blur, "sharp": sharp, "mask": blur[..., 0] > 0.5})
+    rec["provenance"] = {"n": int(rng.integers(1000))}
+    return rec
+
+
+@click.command()
+@run_options
+@click.option("--count", type=int, default=12)
+@click.option("--sleep", type=float, default=0.0)
+@click.option("--bad", is_flag=True)
+@click.option("--scene", default="scene")
+def main(**params):
+    opts = run_options_from(params)
+    out = opts.out
+    items = []
+    for i in range(params["count"]):
+        iid = f"{i:04d}"
+        items.append(WorkItem(item_key("train", params["scene"], iid), ("train", params["scene"], iid)))
+    if params["bad"]:
+        items.insert(3, WorkItem(item_key("train", params["scene"], "bad"), ("train", params["scene"], "bad")))
+    cp = computed_params({k: v for k, v in params.items() if k != "sleep"})
+    check_output(out, "toy", cp, overwrite=opts.overwrite)
+    fn = functools.partial(process, out=out, sleep=params["sleep"])
+    summary = run_items(items, fn, opts)
+    write_dataset_json(out, command="toy", params=cp, recipe=None,
+                       counts={"pairs": len(summary.records)})
+    sys.exit(report(summary))
+
+
+if __name__ == "__main__":
+    from lodetools.cli import main as _m  # noqa: F401  (same error handling as the CLI)
+    from lodetools.errors import LodeError
+    try:
+        main(standalone_mode=False)
+    except LodeError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)
