@@ -1,0 +1,1 @@
+"""One module per command: walk inputs, call algorithms, write outputs and the manifest."""
