@@ -141,9 +141,19 @@ def assign_splits(names, seed: int, *, val_count=None, val_fraction=None,
 
 
 def probe_clip(name: str, path: Path, fps: float | None) -> Clip:
-    """Frame count (exact) and frame rate (``fps`` overrides the container's)."""
+    """Frame count (exact) and frame rate (``fps`` overrides the container's).
+
+    Raises
+    ------
+    BadInput
+        If the file cannot be decoded, or holds clearly fewer frames than its
+        container's duration x frame rate (a truncated file: more than 2 % and
+        more than one frame missing).
+    """
     info = probe_video(path)
     n = info.n_frames if info.kind == "frames" else count_frames(path)
+    if info.kind == "video" and info.n_frames and n < info.n_frames - max(1, 0.02 * info.n_frames):
+        raise BadInput(f"video is truncated: {n} of {info.n_frames} frames", path)
     return Clip(name, path, int(n), fps if fps else info.fps)
 
 
@@ -198,18 +208,27 @@ class Plan:
 
 
 def plan(inputs, *, seed: int, lengths: list[int], fps: float | None, windows_per_clip: int,
-         val_count=None, val_fraction=None, test_count=None, test_fraction=None) -> Plan:
+         val_count=None, val_fraction=None, test_count=None, test_fraction=None,
+         on_error: str = "stop") -> Plan:
     """Find, probe and split the clips; one work item per usable clip.
 
     A clip shorter than the shortest allowed M is skipped (listed in
-    ``Plan.skipped`` with the reason) and takes no part in the split. Every
+    ``Plan.skipped`` with the reason) and takes no part in the split; so is a
+    corrupt or truncated video with ``on_error='skip'`` (else its error is
+    raised before anything is written). Every
     clip is probed (also under ``--shard``) so that all shards agree on the split.
     """
     if windows_per_clip < 0:
         raise BadConfig(f"--windows-per-clip {windows_per_clip} must be >= 0 (0: as many as fit)")
     clips, skipped = [], {}
     for name, path in find_clips(inputs):
-        clip = probe_clip(name, path, fps)
+        try:
+            clip = probe_clip(name, path, fps)
+        except LodeError as exc:
+            if on_error != "skip":
+                raise
+            skipped[name] = exc.what
+            continue
         if clip.n_frames < min(lengths):
             skipped[name] = f"{clip.n_frames} frames, shorter than M = {min(lengths)}"
             continue
@@ -245,7 +264,7 @@ def run_synthesize(params: dict, opts) -> tuple[Plan, RunSummary]:
     p = plan(params["videos"], seed=opts.seed, lengths=lengths, fps=params.get("fps"),
              windows_per_clip=params["windows_per_clip"], val_count=params.get("val_count"),
              val_fraction=params.get("val_fraction"), test_count=params.get("test_count"),
-             test_fraction=params.get("test_fraction"))
+             test_fraction=params.get("test_fraction"), on_error=opts.on_error)
     fn = functools.partial(process_clip, out=opts.out, crf_spec=crf.name if crf.kind != "table" else
                            params["crf"], lengths=lengths, windows_per_clip=params["windows_per_clip"],
                            bit_depth=params["bit_depth"], seed=opts.seed, saturation=saturation,

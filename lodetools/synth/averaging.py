@@ -120,8 +120,8 @@ def inverse_lut(crf: CRF, dtype=np.uint8, channels: int = 3) -> np.ndarray:
     """
     top = code_max(dtype)
     codes = (np.arange(top + 1, dtype=np.float64) / top).astype(np.float32)
-    lut = crf.to_linear(np.repeat(codes[:, None], channels, axis=1))
-    return np.ascontiguousarray(lut, dtype=np.float32)
+    lut = crf.to_linear(np.repeat(codes[:, None, None], channels, axis=2))  # (256, 1, C) image
+    return np.ascontiguousarray(lut[:, 0, :], dtype=np.float32)
 
 
 class WindowAverager:
