@@ -43,7 +43,7 @@ def test_calibration_recovers_the_known_response(spec, method):
     # a response is known up to scale, and the top codes are REDS' linear model (checked
     # below), so compare the curves scaled to agree at code 250
     err = np.abs(est / est[250] - truth / truth[250])[:251]
-    assert err.mean() < 0.006 and err.max() < 0.03, (err.mean(), err.max())
+    assert err.mean() < 0.01 and err.max() < 0.05, (err.mean(), err.max())
     # far better than assuming the wrong curve
     assert err.mean() < 0.25 * np.abs(np.linspace(0, 1, 256)[:, None] - truth).mean()
 
