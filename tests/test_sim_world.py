@@ -72,3 +72,26 @@ def test_bad_options_and_missing_parts(tmp_path, capsys):
 
     with pytest.raises(LodeError, match="not available"):
         _part_module("no_such_part")
+
+
+def test_parts_are_called_and_summarised(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from lodetools.commands.sim import run_part
+
+    calls = []
+
+    def write_fake(out_dir, *, seed, preset):
+        calls.append((out_dir, seed, preset))
+        return {"seed": seed, "size": [64, 96], "images": [{"name": str(i)} for i in range(5)],
+                "nested": {"a": 1}}
+
+    mod = types.ModuleType("lodetools.sim.fake")
+    mod.write_fake = write_fake
+    monkeypatch.setitem(sys.modules, "lodetools.sim.fake", mod)
+    run_part("fake", {"out": tmp_path, "seed": 3, "preset": "test", "quiet": True})
+    assert calls == [(tmp_path, 3, "test")]
+    info = json.loads((tmp_path / "world.json").read_text())["parts"]["fake"]
+    assert info["size"] == [64, 96] and info["counts"] == {"images": 5} and "nested" not in info
+    assert info["seed"] == 3 and info["preset"] == "test"

@@ -168,6 +168,25 @@ def _part_module(part: str):
         raise
 
 
+def _summary(truth) -> dict:
+    """The small part of a writer's ground truth, for world.json: scalars, short
+    lists, and the length of long lists (the full truth stays in the part's folder)."""
+    if not isinstance(truth, dict):
+        return {}
+    out, counts = {}, {}
+    for k, v in truth.items():
+        if v is None or isinstance(v, (str, int, float, bool)):
+            out[k] = v
+        elif isinstance(v, (list, tuple)):
+            if len(v) <= 4 and all(isinstance(x, (str, int, float, bool)) for x in v):
+                out[k] = list(v)
+            else:
+                counts[k] = len(v)
+    if counts:
+        out["counts"] = counts
+    return out
+
+
 def run_part(part: str, params) -> None:
     """``rig`` -> ``sim.rig.write_rig(DIR/rig)``; ``voc`` -> ``sim.voc.write_voc(DIR)``."""
     from lodetools.sim import world
@@ -180,8 +199,7 @@ def run_part(part: str, params) -> None:
     target = root / world.RIG if part == "rig" else root
     t0 = time.perf_counter()
     result = fn(target, seed=int(params["seed"]), preset=params["preset"])
-    info = result if isinstance(result, dict) else {}
-    info = dict(info, seed=int(params["seed"]), preset=params["preset"],
+    info = dict(_summary(result), seed=int(params["seed"]), preset=params["preset"],
                 path=world.RIG if part == "rig" else world.VOC, seconds=round(time.perf_counter() - t0, 3))
     world.update_world_json(root, part, info, seed=int(params["seed"]), preset=params["preset"])
     if not params.get("quiet"):
