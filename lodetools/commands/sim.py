@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import sys
 import time
@@ -126,33 +125,12 @@ def _plan(params):
 
 def run_clips(params) -> int:
     """Write ``clips/`` and ``clips_truth/`` under ``--out``; returns the exit code."""
-    from dataclasses import asdict
-
-    from lodetools.io.manifest import write_dataset_json
-    from lodetools.runner import WorkItem, check_output, report, run_items
-    from lodetools.sim import world
+    from lodetools.runner import report
+    from lodetools.sim.world import write_clips
 
     plan = _plan(params)
-    opts = run_options_from(params, desc="clips")
-    root = opts.out
-    truth = root / world.CLIPS_TRUTH
-    cp = {"seed": opts.seed, "plan": asdict(plan)}
-    check_output(truth, "sim clips", cp, overwrite=opts.overwrite)
-    items = [WorkItem(name, (name, shake, fmt)) for name, shake, fmt in world.clip_names(plan)]
-    fn = functools.partial(world.make_world_clip, root=root, plan=plan)
-    opts.out = truth
-    t0 = time.perf_counter()
-    summary = run_items(items, fn, opts)
-    recs = summary.records
-    counts = {"clips": len(recs), "shake": sum(r["camera"] == "shake" for r in recs.values()),
-              "frames": sum(r["n_frames"] for r in recs.values())}
-    write_dataset_json(truth, command="sim clips", params=cp, recipe=params.get("recipe"), counts=counts)
-    world.update_world_json(root, "clips", {
-        "seed": opts.seed, "preset": params["preset"], "size": [plan.size[1], plan.size[0]],
-        "fps": plan.fps, "frames_per_clip": plan.frames, "crf": plan.crf, "format": plan.fmt,
-        "counts": counts, "names": sorted(recs),
-        "mean_coverage": {k: r["mean_coverage"] for k, r in sorted(recs.items())},
-        "seconds": round(time.perf_counter() - t0, 3)}, seed=opts.seed, preset=params["preset"])
+    summary = write_clips(run_options_from(params, desc="clips"), plan, preset=params["preset"],
+                          recipe=params.get("recipe"))
     return report(summary, what="clips")
 
 

@@ -143,6 +143,65 @@ def make_world_clip(item, rng, *, root, plan: ClipPlan) -> dict:
             "background": clip.background}
 
 
+def write_clips(opts, plan: ClipPlan, *, preset: str = "demo", recipe: str | None = None):
+    """Render and write every clip of ``plan`` under ``opts.out`` (the world folder).
+
+    The clips run on :func:`lodetools.runner.run_items` (``--workers``,
+    ``--shard``, resume); its output folder is ``<world>/clips_truth``, which
+    receives ``dataset.json`` and ``manifest.jsonl``; ``world.json`` records
+    the part.
+
+    Parameters
+    ----------
+    opts : lodetools.runner.RunOptions
+        ``opts.out`` is the world folder.
+    plan : ClipPlan
+        From :func:`clip_plan`.
+    preset, recipe : str
+        Recorded in ``world.json`` / ``dataset.json``.
+
+    Returns
+    -------
+    lodetools.runner.RunSummary
+
+    Raises
+    ------
+    OutputConflict
+        If ``clips_truth`` holds a run with other parameters (without ``overwrite``).
+
+    Examples
+    --------
+    >>> from lodetools.runner import RunOptions
+    >>> write_clips(RunOptions(out=Path("world"), seed=0, quiet=True), clip_plan("test"))  # doctest: +SKIP
+    """
+    import functools
+    import time
+    from dataclasses import asdict
+
+    from lodetools.io.manifest import write_dataset_json
+    from lodetools.runner import WorkItem, check_output, run_items
+
+    root = Path(opts.out)
+    truth = root / CLIPS_TRUTH
+    params = {"seed": int(opts.seed), "plan": asdict(plan)}
+    check_output(truth, "sim clips", params, overwrite=opts.overwrite)
+    items = [WorkItem(name, (name, shake, fmt)) for name, shake, fmt in clip_names(plan)]
+    fn = functools.partial(make_world_clip, root=root, plan=plan)
+    t0 = time.perf_counter()
+    summary = run_items(items, fn, replace(opts, out=truth))
+    recs = summary.records
+    counts = {"clips": len(recs), "shake": sum(r["camera"] == "shake" for r in recs.values()),
+              "frames": sum(r["n_frames"] for r in recs.values())}
+    write_dataset_json(truth, command="sim clips", params=params, recipe=recipe, counts=counts)
+    update_world_json(root, "clips", {
+        "seed": int(opts.seed), "preset": preset, "size": [plan.size[1], plan.size[0]],
+        "fps": plan.fps, "frames_per_clip": plan.frames, "crf": plan.crf, "format": plan.fmt,
+        "counts": counts, "names": sorted(recs),
+        "mean_coverage": {k: r["mean_coverage"] for k, r in sorted(recs.items())},
+        "seconds": round(time.perf_counter() - t0, 3)}, seed=opts.seed, preset=preset)
+    return summary
+
+
 def update_world_json(root, part: str, info: dict, *, seed: int, preset: str) -> dict:
     """Record one part (``clips``, ``rig``, ``voc``) in ``root/world.json`` (atomic)."""
     from lodetools import __version__
