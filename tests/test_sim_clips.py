@@ -47,14 +47,14 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path, written):
     assert (other / "clips/clip_000_static.mp4").read_bytes() != a["clips/clip_000_static.mp4"]
 
 
-def test_video_decodes_close_to_png_frames(written):
+def test_video_decodes_to_the_png_frames(written):
     root, clip, head = written
     pngs = list_images(root / "clips_truth/clip_000_static/frames")
     decoded = list(iter_frames(root / "clips/clip_000_static.mp4"))
     assert len(pngs) == len(decoded) == clip.n_frames == head["n_frames"]
-    for p, d in zip(pngs, decoded):
-        diff = np.abs(read_image_native(p).astype(int) - d)
-        assert diff.mean() < 0.6 and diff.max() <= 4
+    for p, d in zip(pngs, decoded):  # lossless H.264 (RGB): bit for bit
+        assert np.array_equal(read_image_native(p), d)
+    assert head["video"]["quality"] == "lossless"
 
 
 def test_truth_masks_and_poses_match_rendering(written):

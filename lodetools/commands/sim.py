@@ -85,10 +85,14 @@ def clip_options(f):
                      help="Camera response the frames are encoded with: gamma:2.2 (default), srgb, "
                           "linear, or a 256-row inverse-CRF table file (.txt/.csv/.npy)."),
         click.option("--format", "fmt", type=click.Choice(["video", "frames", "both", "mixed"]), default=None,
-                     help="clips/ holds videos (<name>.mp4, H.264 yuv444p qp 0), frame folders "
+                     help="clips/ holds videos (<name>.mp4, H.264), frame folders "
                           "(<name>/000000.png ...), both (video in clips/, exact PNG frames in "
                           "clips_truth/<name>/frames/) or mixed (videos and frame folders alternate) "
                           "[video]."),
+        click.option("--video-quality", type=click.Choice(["lossless", "near-lossless"]), default=None,
+                     help="lossless: H.264 on RGB (libx264rgb, qp 0), decodes to the frames bit for bit; "
+                          "near-lossless: H.264 yuv444p qp 0, within ~0.35 levels, plays in more "
+                          "players [lossless]."),
         click.option("--objects", callback=_pair(int), default=None,
                      help="Moving objects per clip, LOW-HIGH [1-3]."),
         click.option("--speed", callback=_pair(float), default=None,
@@ -112,6 +116,7 @@ def _plan(params):
         "clips": params.get("clips"), "shake_clips": params.get("shake_clips"),
         "frames": params.get("frames"), "fps": params.get("fps"), "crf": params.get("crf"),
         "fmt": params.get("fmt"), "subframes": params.get("subframes"),
+        "video_quality": params.get("video_quality"),
         "object_masks": params.get("object_masks") or None,
         "objects": None if params.get("objects") is None else tuple(int(v) for v in params["objects"].split("-")),
         "speed": None if params.get("speed") is None else tuple(float(v) for v in params["speed"].split("-")),

@@ -327,12 +327,14 @@ def render_clip(rng: np.random.Generator, size=(64, 96), n_frames: int = 48, fps
 
 
 def write_clip(clip: Clip, name: str, clips_dir, truth_dir, *, fmt: str = "video",
-               object_masks: bool = False, extra: dict | None = None) -> dict:
+               quality: str = "lossless", object_masks: bool = False, extra: dict | None = None) -> dict:
     """Write a clip and its ground truth, rendering each frame once.
 
     Layout (``fmt``):
 
-    - ``video``:  ``<clips_dir>/<name>.mp4`` (H.264 yuv444p, ``-qp 0``)
+    - ``video``:  ``<clips_dir>/<name>.mp4``, H.264 at ``quality`` (see
+      :func:`lodetools.io.video.write_video`: ``lossless`` decodes to the
+      frames bit for bit, ``near-lossless`` is yuv444p within ~0.35 levels)
     - ``frames``: ``<clips_dir>/<name>/<frame:06d>.png``
     - ``both``:   the video in ``<clips_dir>`` and the exact 8-bit frames as
       PNGs in ``<truth_dir>/<name>/frames/`` (outside ``clips_dir``, so a
@@ -373,9 +375,9 @@ def write_clip(clip: Clip, name: str, clips_dir, truth_dir, *, fmt: str = "video
     head["name"] = name
     if fmt in ("video", "both"):
         video = clips_dir / f"{name}.mp4"
-        write_video(video, stream(), clip.fps, quality="near-lossless")
-        head["video"] = {"path": f"{clips_dir.name}/{name}.mp4", "codec": "h264", "pix_fmt": "yuv444p",
-                         "rate_control": "qp 0"}
+        write_video(video, stream(), clip.fps, quality=quality)
+        head["video"] = {"path": f"{clips_dir.name}/{name}.mp4", "codec": "h264", "quality": quality,
+                         "pix_fmt": "rgb24" if quality == "lossless" else "yuv444p"}
     else:
         for _ in stream():
             pass

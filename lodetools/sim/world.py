@@ -3,7 +3,7 @@
 ``lodetools sim clips|rig|voc|all --out DIR`` writes::
 
     DIR/world.json                   what was made: seed, preset, sizes, counts per part
-    DIR/clips/<name>.mp4             high-fps clips as videos (H.264 yuv444p, qp 0) ...
+    DIR/clips/<name>.mp4             high-fps clips as videos (H.264, lossless RGB) ...
     DIR/clips/<name>/000000.png ...  ... or as folders of numbered PNG frames
     DIR/clips_truth/<name>/truth.json         poses, camera, coverage per frame, CRF, fps
     DIR/clips_truth/<name>/masks/000000.png   union footprint of the moving objects (0/255)
@@ -59,6 +59,8 @@ class ClipPlan:
     subframes : int
     object_masks : bool
         Also write per-object masks.
+    video_quality : {'lossless', 'near-lossless'}
+        H.264 in RGB, decoded bit for bit, or yuv444p (see :func:`lodetools.io.video.write_video`).
     """
 
     size: tuple = (180, 320)
@@ -72,6 +74,7 @@ class ClipPlan:
     speed: tuple = (0.5, 2.0)
     subframes: int = 1
     object_masks: bool = False
+    video_quality: str = "lossless"
 
 
 #: named presets: ``demo`` (about 320x180, enough windows for the demo) and ``test`` (tiny)
@@ -101,6 +104,8 @@ def clip_plan(preset: str = "demo", **overrides) -> ClipPlan:
         raise BadConfig(f"shake clips must be 0 to {plan.clips}, got {plan.shake_clips}")
     if plan.fmt not in ("video", "frames", "both", "mixed"):
         raise BadConfig(f"bad format {plan.fmt!r}: expected video, frames, both or mixed")
+    if plan.video_quality not in ("lossless", "near-lossless"):
+        raise BadConfig(f"bad video quality {plan.video_quality!r}: expected lossless or near-lossless")
     if plan.frames < 1 or plan.fps <= 0:
         raise BadConfig(f"need frames >= 1 and fps > 0 (got {plan.frames}, {plan.fps})")
     lo, hi = plan.objects
@@ -131,7 +136,8 @@ def make_world_clip(item, rng, *, root, plan: ClipPlan) -> dict:
     root = Path(root)
     clip = make_clip(rng, plan.size, plan.frames, plan.fps, n_objects=tuple(plan.objects), shake=shake,
                      crf=plan.crf, speed=tuple(plan.speed), subframes=plan.subframes)
-    head = write_clip(clip, name, root / CLIPS, root / CLIPS_TRUTH, fmt=fmt, object_masks=plan.object_masks)
+    head = write_clip(clip, name, root / CLIPS, root / CLIPS_TRUTH, fmt=fmt, quality=plan.video_quality,
+                      object_masks=plan.object_masks)
     files = {"truth": f"{name}/truth.json"}
     if head["video"]:
         files["video"] = f"../{CLIPS}/{name}.mp4"
