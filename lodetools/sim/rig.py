@@ -57,6 +57,7 @@ import numpy as np
 from lodetools.color.correction import CHANNELS, TERMS, cast_bayer, channel_map, normalisation, poly_image
 from lodetools.errors import BadConfig
 from lodetools.io.atomic import atomic_write_bytes, atomic_write_text
+from lodetools.io.calibration import dump_toml
 from lodetools.io.images import encode_image
 from lodetools.runner import item_rng
 from lodetools.sim.photos import BACKGROUNDS, composite, make_cutout, pose_matrix, render_layer
@@ -66,6 +67,9 @@ PRESETS = {
     "test": {"size": (64, 96), "scenes": 1, "captures": 2, "subframes": 8},
     "demo": {"size": (240, 320), "scenes": 3, "captures": 3, "subframes": 16},
 }
+#: backgrounds of rig scenes (the nearly black deep-field photograph is left out:
+#: a real capture is exposed for its scene)
+RIG_BACKGROUNDS = tuple(b for b in BACKGROUNDS if b != "hubble_deep_field")
 #: camera roles in the order the files name them
 CAMERAS = ("blur", "sharp")
 #: linear sRGB (D65) -> CIE XYZ
@@ -160,7 +164,7 @@ def _scene_spec(seed: int, index: int, shape, captures: int, subframes: int) -> 
     h, w = shape
     name = f"scene{index + 1:02d}"
     rng = item_rng(seed, f"rig/{name}")
-    bg = BACKGROUNDS[(index + int(rng.integers(len(BACKGROUNDS)))) % len(BACKGROUNDS)]
+    bg = RIG_BACKGROUNDS[(index + int(rng.integers(len(RIG_BACKGROUNDS)))) % len(RIG_BACKGROUNDS)]
     illum = np.array([rng.uniform(0.92, 1.08), 1.0, rng.uniform(0.92, 1.08)])
     mag = rng.uniform(1.0, 2.5) * max(1.0, min(h, w) / 96.0) ** 0.5
     ang = rng.uniform(0, 2 * np.pi)
@@ -355,33 +359,6 @@ def dng_bytes(dn: np.ndarray, *, pattern: str, bits: int, black: list, white: in
     return bytes(r.convert(np.ascontiguousarray(dn, dtype=np.uint16)))
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        return repr(float(v))
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(type(v))
-
-
-def _toml(tables: dict, header: str = "") -> str:
-    lines = [header] if header else []
-    top = {k: v for k, v in tables.items() if not isinstance(v, dict)}
-    for k, v in top.items():
-        lines.append(f"{k} = {_toml_value(v)}")
-    for name, table in tables.items():
-        if isinstance(table, dict):
-            lines.append(f"\n[{name}]")
-            for k, v in table.items():
-                lines.append(f"{k} = {_toml_value(v)}")
-    return "\n".join(lines) + "\n"
-
-
 def _write_frame(path: Path, dn: np.ndarray, fmt: str, meta: dict) -> None:
     if fmt == "dng":
         atomic_write_bytes(path.with_suffix(".dng"), dng_bytes(dn, **meta))
@@ -533,7 +510,7 @@ def write_rig(out_dir, *, seed: int = 0, preset: str = "demo", size=None, scenes
         "cameras.sharp": {"name": "sim-sharp", "black_level": black_levels(bits, "sharp"),
                           "lightbox": f"lightbox_sharp{ext}"},
     }
-    atomic_write_text(out / "rig.toml", _toml(rig_toml, "# lodetools raw-pairs rig description"))
+    atomic_write_text(out / "rig.toml", dump_toml(rig_toml, "# lodetools raw-pairs rig description"))
     atomic_write_text(out / "truth.json", json.dumps(truth, indent=1, sort_keys=True) + "\n")
     return truth
 
