@@ -1,0 +1,1 @@
+"""Local-blur masks and blur statistics."""
