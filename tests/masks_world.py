@@ -81,3 +81,31 @@ def iou(a, b):
     """Intersection over union of two boolean masks (1 when both are empty)."""
     u = np.logical_or(a, b).sum()
     return 1.0 if u == 0 else float(np.logical_and(a, b).sum() / u)
+
+
+def write_dataset(root, scenes, *, split="train", static=True, names=None):
+    """Write scenes as a paired dataset (``align`` layout: static pair id ``reference``).
+
+    Returns
+    -------
+    dict
+        manifest key -> true mask.
+    """
+    from lodetools.io.layout import item_key, write_pair
+    from lodetools.io.manifest import ManifestWriter, write_dataset_json
+
+    truth = {}
+    with ManifestWriter(f"{root}/manifest.jsonl") as w:
+        for s, sc in enumerate(scenes):
+            scene = f"scene{s:02d}"
+            if static and sc.get("static") is not None:
+                rec = write_pair(root, split, scene, "reference",
+                                 {"sharp": sc["static"][0], "blur": sc["static"][1]})
+                rec["static"] = True
+                w.append(rec)
+            for k, ((sharp, blur), m) in enumerate(zip(sc["pairs"], sc["masks"])):
+                iid = names[s][k] if names else f"{k:04d}"
+                w.append(write_pair(root, split, scene, iid, {"sharp": sharp, "blur": blur}))
+                truth[item_key(split, scene, iid)] = m
+    write_dataset_json(root, command="test-world", params={}, recipe=None, counts={"pairs": len(truth)})
+    return truth
