@@ -3,7 +3,7 @@
 A scene: a static linear-light photograph; each capture has 1-2 cut-outs
 moving in a straight line; the sharp image is the scene at the mid instant
 (short exposure, 1/``ratio`` of the long one), the blurred image is the mean of
-``subframes`` instants over the long exposure; both get slight Gaussian noise,
+``subframes`` instants over the long exposure; both get slight Poisson-Gaussian noise,
 then gamma 1/2.2 to display values. The true mask is the union over the long
 exposure of the objects' footprints (alpha > 0.1), as LODE defines it.
 """
@@ -25,12 +25,14 @@ def _render(bg, objs, t):
 
 
 def _display(lin, rng, noise):
-    lin = lin + rng.normal(0, noise, lin.shape).astype(np.float32)
+    # Poisson-Gaussian sensor noise: variance = noise * x + (noise / 6)^2
+    sigma = np.sqrt(noise * np.clip(lin, 0, 1) + (noise / 6) ** 2)
+    lin = lin + (rng.standard_normal(lin.shape) * sigma).astype(np.float32)
     return np.power(np.clip(lin, 0, 1), 1 / 2.2).astype(np.float32)
 
 
 def make_scene(rng, shape=(64, 96), n_pairs=4, *, background=None, subframes=15,
-               ratio=10, speed=(0.15, 0.35), size=(0.25, 0.4), noise=0.004, objects=(1, 2),
+               ratio=10, speed=(0.05, 0.15), size=(0.25, 0.4), noise=1e-4, objects=(1, 2),
                only_target=None):
     """One scene: static pair, ``n_pairs`` captures with their true masks.
 

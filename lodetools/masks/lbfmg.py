@@ -67,6 +67,13 @@ class LBFMGParams:
         MOG2 shadow detection (pixels labelled 127).
     shadow_threshold : float
         MOG2 ``shadowThreshold`` (OpenCV default 0.5).
+    var_init : float
+        MOG2 ``varInit``: variance of a new Gaussian (OpenCV default 15).
+    var_min : float
+        MOG2 ``varMin``: the floor of every Gaussian's variance (OpenCV
+        default 4). Feeding the same static image several times shrinks the
+        variance towards this floor, so it sets the noise tolerance when a
+        scene has few pairs.
     shadows : {'foreground', 'background'}
         How the shadow label 127 is treated: ``'foreground'`` is the paper's
         ``fg > 1``; ``'background'`` uses ``fg > 127``.
@@ -88,6 +95,8 @@ class LBFMGParams:
     n_mixtures: int = 5
     detect_shadows: bool = True
     shadow_threshold: float = 0.5
+    var_init: float = 15.0
+    var_min: float = 4.0
     shadows: str = "foreground"
     init_frames: int = 1
     learning_rate: float = -1.0
@@ -103,6 +112,8 @@ class LBFMGParams:
             raise BadConfig("var_threshold must be > 0 and background_ratio in (0, 1]")
         if not (self.learning_rate == -1 or 0 <= self.learning_rate <= 1):
             raise BadConfig(f"bad learning_rate {self.learning_rate}: expected -1 or a value in [0, 1]")
+        if not 0 < self.var_min <= self.var_init:
+            raise BadConfig("need 0 < var_min <= var_init")
         if self.erode < 0 or self.dilate < 0:
             raise BadConfig("erode and dilate must be >= 0")
 
@@ -146,6 +157,9 @@ def new_subtractor(params: LBFMGParams) -> cv2.BackgroundSubtractorMOG2:
     m.setNMixtures(int(params.n_mixtures))
     m.setShadowThreshold(float(params.shadow_threshold))
     m.setShadowValue(SHADOW_VALUE)
+    m.setVarInit(float(params.var_init))
+    m.setVarMin(float(params.var_min))
+    m.setVarMax(max(75.0, float(params.var_init)))
     return m
 
 
