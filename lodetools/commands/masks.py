@@ -11,6 +11,7 @@ from lodetools.commands._options import computed_params, run_options, run_option
 
 #: tuned on the synthetic world (see docs/commands/masks.md); pipelines/reloblur.toml [masks] holds the same
 DEFAULTS = dict(history=500, var_threshold=16.0, background_ratio=0.9, mixtures=5, shadow_threshold=0.5,
+                var_init=15.0, var_min=4.0,
                 shadows="foreground", init_frames=3, learning_rate=-1.0, erode=7, dilate=13)
 
 
@@ -49,6 +50,10 @@ def _optional_out(f):
               help="MOG2 shadow detection (label 127).")
 @click.option("--shadow-threshold", type=click.FloatRange(0, 1), default=DEFAULTS["shadow_threshold"],
               show_default=True, help="MOG2 shadowThreshold.")
+@click.option("--var-init", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS["var_init"],
+              show_default=True, help="MOG2 varInit: variance of a new Gaussian.")
+@click.option("--var-min", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS["var_min"],
+              show_default=True, help="MOG2 varMin: variance floor (noise tolerance when a scene has few pairs).")
 @click.option("--shadows", type=click.Choice(["foreground", "background"]), default=DEFAULTS["shadows"],
               show_default=True, help="MOG2 shadow pixels (127) count as foreground (the paper's fg > 1) "
                                       "or background (fg > 127).")
@@ -93,6 +98,7 @@ def command(ctx, **_):
     lbfmg = LBFMGParams(history=params["history"], var_threshold=params["var_threshold"],
                         background_ratio=params["background_ratio"], n_mixtures=params["mixtures"],
                         detect_shadows=params["detect_shadows"], shadow_threshold=params["shadow_threshold"],
+                        var_init=params["var_init"], var_min=params["var_min"],
                         shadows=params["shadows"], init_frames=params["init_frames"],
                         learning_rate=params["learning_rate"], erode=params["erode"], dilate=params["dilate"])
     cp = computed_params(params)
