@@ -1,0 +1,1 @@
+"""Blur synthesis: frame averaging and local blur synthesis."""
