@@ -153,7 +153,7 @@ def world(tmp_path_factory):
     for name in ("coffee", "chelsea"):
         write_image(root / "bg" / f"{name}.png", crf.to_display(linear_photo(name, (H, W))))
     write_image(root / "tiny" / "t.png", crf.to_display(linear_photo("rocket", (12, 12))))
-    write_image(root / "mid" / "m.png", crf.to_display(linear_photo("rocket", (34, 34))))
+    write_image(root / "mid" / "m.png", crf.to_display(linear_photo("rocket", (26, 26))))
     return root, truth
 
 
@@ -229,12 +229,17 @@ def test_backgrounds_from_a_folder_or_a_paired_dataset(world, tmp_path):
 
 def test_objects_larger_than_the_background_are_skipped_or_fail(world, tmp_path):
     root, _ = world
-    # 34x34: some instances fit, the larger ones are skipped
+    # 26x26: some instances fit, the larger ones are skipped
+    from lodetools.io.voc import index_instances
+    from lodetools.pipelines.lbs import instance_shapes
+
+    big = (instance_shapes(index_instances(root / "voc", min_area=40), 1.2) > 26).any(axis=1)
+    assert 0 < big.sum() < big.size
     r = _run(*_base(world, tmp_path / "m")[:2], "--backgrounds", root / "mid", "--out", tmp_path / "m",
-             "--count", 3, "--min-area", 40)
+             "--count", 4, "--min-area", 40)
     assert r.exit_code == 0, r.output
     for rec in read_manifest(tmp_path / "m").values():
-        assert all(o["size"][0] <= 34 and o["size"][1] <= 34 for o in rec["provenance"]["objects"])
+        assert all(o["size"][0] <= 26 and o["size"][1] <= 26 for o in rec["provenance"]["objects"])
     # 12x12: nothing fits -> a clear one-line error naming the background, exit 2
     p = subprocess.run([sys.executable, "-m", "lodetools", "lbs", "--voc", str(root / "voc"), "--backgrounds",
                         str(root / "tiny"), "--out", str(tmp_path / "t"), "--count", "2", "--min-area", "40"],

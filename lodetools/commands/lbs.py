@@ -19,7 +19,7 @@ _P = dict(show_default=True)
 @click.option("--backgrounds", required=True, type=click.Path(path_type=Path),
               help="Sharp backgrounds: any folder of images (recursive; only the images under "
                    "'sharp'/'*_sharp' folders when there are such) or a lodetools paired dataset.")
-@click.option("--count", type=click.IntRange(min=1), default=None, help="Number of samples to synthesise.")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Number of samples to synthesise (required; a recipe may give it).")
 @click.option("--voc-split", type=click.Choice(["train", "val", "trainval", "all"]), default="trainval", **_P,
               help="VOC segmentation list the objects come from ('all': every SegmentationObject PNG).")
 @click.option("--min-area", type=click.IntRange(min=1), default=1000, **_P,
@@ -59,10 +59,11 @@ def command(ctx, **_):
 
     BladeNet's Local Blur Synthesis (LODE paper, section 4.1): objects cut
     from PASCAL VOC 2012 (SegmentationObject instances, the 255 boundary band
-    left out), rescaled by 1.2, are pasted on a sharp background. MOVING of
-    them follow a random trajectory of L frames (L odd in
-    [frames-min, frames-max]); at each step they shift by 0 or translate-px per
-    axis and may scale and rotate slightly, in a random order. Static objects
+    left out), rescaled by 1.2, are pasted on a sharp background. --moving of
+    them (2) follow a random trajectory of L frames (L odd in
+    [--frames-min, --frames-max]); at each step they shift by 0 or
+    --translate-px per axis and may scale and rotate slightly, in a random
+    order. Static objects
     are pasted at fixed places (behind the moving ones). Frames are composited
     in linear light; blur = CRF(mean of frames), sharp = the middle frame,
     mask = union of the moving objects' footprints over all frames. Writes the
@@ -72,9 +73,12 @@ def command(ctx, **_):
 
     The recipe 'bladenet-lbs' holds the paper's values and cites them.
 
-    Example:
+    Example (the mini VOC of the synthetic world, any folder of sharp images):
 
-      lodetools lbs --voc sim/voc --backgrounds sim/backgrounds --out lbs-out --count 100 --recipe bladenet-lbs --workers 2
+    \b
+      lodetools sim voc --out sim --seed 0
+      lodetools lbs --voc sim --backgrounds sharp-frames/ --out lbs-out \\
+          --count 100 --recipe bladenet-lbs --workers 2
     """
     from lodetools.pipelines.lbs import run
     from lodetools.runner import report

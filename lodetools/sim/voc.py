@@ -118,7 +118,7 @@ def render_voc_image(rng: np.random.Generator, size: tuple[int, int], *, max_obj
     taken = np.zeros(size, bool)
     others = [c for c in range(1, len(VOC_CLASSES)) if c != HORSE]
     for _ in range(n):
-        obj_size = int(round(rng.uniform(0.3, 0.6) * min(H, W)))
+        obj_size = int(round(rng.uniform(0.25, 0.5) * min(H, W)))
         cut = make_cutout(rng, obj_size)
         cls = HORSE if cut.source.endswith("/horse") else int(others[int(rng.integers(len(others)))])
         layer, _ = _place(rng, cut, size, taken)

@@ -287,20 +287,24 @@ class LBSResult:
     timings: dict = field(default_factory=dict)
 
 
-def _paste(frame: np.ndarray, premult: np.ndarray, alpha: np.ndarray, matrix: np.ndarray, box, origin=(0, 0)):
-    """Warp a premultiplied cut-out into ``box`` of ``frame`` (whose corner is at canvas ``origin``)
-    and composite it there in place; returns the warped alpha of the box."""
+def _rgba(cutout: Cutout) -> np.ndarray:
+    """Premultiplied colour and alpha of a cut-out stacked as one ``(h, w, 4)`` image (warped in one call)."""
+    return np.dstack([cutout.rgb * cutout.alpha[:, :, None], cutout.alpha]).astype(np.float32)
+
+
+def _paste(frame: np.ndarray, rgba: np.ndarray, matrix: np.ndarray, box, origin=(0, 0)) -> np.ndarray:
+    """Warp a premultiplied RGBA cut-out into ``box`` of ``frame`` (whose corner is at canvas
+    ``origin``) and composite it there in place; returns the warped alpha of the box."""
     y0, y1, x0, x1 = box
     M = np.array(matrix, np.float64)
     M[0, 2] -= x0
     M[1, 2] -= y0
-    size = (x1 - x0, y1 - y0)
-    pm = cv2.warpAffine(premult, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    a = np.clip(cv2.warpAffine(alpha, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT), 0.0, 1.0)
+    w = cv2.warpAffine(rgba, M, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    a = np.clip(w[:, :, 3], 0.0, 1.0)
     oy, ox = origin
     sub = frame[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
     sub *= (1.0 - a)[:, :, None]
-    sub += pm
+    sub += w[:, :, :3]
     return a
 
 
@@ -370,7 +374,7 @@ def synthesize_linear(background: np.ndarray, moving, trajectories, static=(), s
     for c, M in zip(static, static_poses):
         box = warp_box(M, c.alpha.shape, (H, W))
         if box is not None:
-            _paste(base, c.rgb * c.alpha[:, :, None], c.alpha, M, box)
+            _paste(base, _rgba(c), M, box)
     t1 = time.perf_counter()
     n_frames = {len(t) for t in trajectories}
     if len(n_frames) > 1:
@@ -381,7 +385,7 @@ def synthesize_linear(background: np.ndarray, moving, trajectories, static=(), s
              if any(b is not None for b in bb)}
     mask = np.zeros((H, W), bool)
     blur, sharp = base.copy(), base.copy()
-    premults = [c.rgb * c.alpha[:, :, None] for c in moving]
+    rgbas = [_rgba(c) for c in moving]
     for (ry0, ry1, rx0, rx1), members in _clusters(reach):
         base_roi = base[ry0:ry1, rx0:rx1]
         acc = np.zeros(base_roi.shape, np.float32)
@@ -391,7 +395,7 @@ def synthesize_linear(background: np.ndarray, moving, trajectories, static=(), s
             for k in members:
                 if boxes[k][t] is None:
                     continue
-                a = _paste(frame, premults[k], moving[k].alpha, trajectories[k][t], boxes[k][t], (ry0, rx0))
+                a = _paste(frame, rgbas[k], trajectories[k][t], boxes[k][t], (ry0, rx0))
                 y0, y1, x0, x1 = boxes[k][t]
                 mask_roi[y0 - ry0:y1 - ry0, x0 - rx0:x1 - rx0] |= a > footprint_threshold
             acc += frame
