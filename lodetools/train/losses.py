@@ -11,8 +11,9 @@
   (ReLoBlur appendix Eq. (6)).
 * :func:`dice_loss` — ``1 - 2 sum(p t) / (sum(p) + sum(t))`` (LODE Eq. (4)).
 * :func:`cross_entropy_loss` (2-class logits, LODE Eq. (1)), :func:`bce_loss`.
-* :func:`shift_invariant` — minimum of a loss over the prediction shifted by
-  (k, l) in {-1, 0, 1}^2, computed on the overlap (ReLoBlur appendix D, Eqs. (3)-(6)).
+* :func:`shift_invariant` — minimum of a loss over the ground truth shifted by
+  (k, l) in {-1, 0, 1}^2 (ReLoBlur appendix D, Eqs. (3)-(6)), the 9 shifts
+  computed as one batch on the interior they share.
 """
 
 from __future__ import annotations
@@ -29,14 +30,22 @@ SSIM_C1 = 0.01 ** 2
 SSIM_C2 = 0.03 ** 2
 
 
-def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean absolute error."""
-    return (pred - target).abs().mean()
+def _reduce(per_element: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return per_element.mean()
+    if reduction == "none":
+        return per_element.flatten(1).mean(1)
+    raise ValueError(f"reduction must be 'mean' or 'none', not {reduction!r}")
 
 
-def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error."""
-    return ((pred - target) ** 2).mean()
+def l1_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Mean absolute error (scalar, or (B,) per image with ``reduction='none'``)."""
+    return _reduce((pred - target).abs(), reduction)
+
+
+def mse_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Mean squared error (scalar, or (B,) per image with ``reduction='none'``)."""
+    return _reduce((pred - target) ** 2, reduction)
 
 
 @functools.lru_cache(maxsize=8)
@@ -64,29 +73,28 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, *, window: int = SSIM_WINDOW,
     kx = g.view(1, 1, 1, -1).expand(c, 1, 1, window)
     ky = g.view(1, 1, -1, 1).expand(c, 1, window, 1)
     pred, target = pred.float(), target.float()
-
-    def blur(x):  # separable gaussian, valid region
-        return F.conv2d(F.conv2d(x, kx, groups=c), ky, groups=c)
-
-    mu_x, mu_y = blur(pred), blur(target)
-    sxx = blur(pred * pred) - mu_x ** 2
-    syy = blur(target * target) - mu_y ** 2
-    sxy = blur(pred * target) - mu_x * mu_y
+    b = pred.shape[0]
+    # one separable gaussian pass over the 5 moment images at once, valid region
+    stack = torch.cat([pred, target, pred * pred, target * target, pred * target], dim=0)
+    mom = F.conv2d(F.conv2d(stack, kx, groups=c), ky, groups=c)
+    mu_x, mu_y, exx, eyy, exy = mom.split(b, dim=0)
+    sxx, syy, sxy = exx - mu_x ** 2, eyy - mu_y ** 2, exy - mu_x * mu_y
     num = (2 * mu_x * mu_y + SSIM_C1) * (2 * sxy + SSIM_C2)
     den = (mu_x ** 2 + mu_y ** 2 + SSIM_C1) * (sxx + syy + SSIM_C2)
     return (num / den).flatten(1).mean(1)
 
 
-def ssim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``-mean SSIM`` (ReLoBlur appendix Eq. (5))."""
-    return -ssim(pred, target).mean()
+def ssim_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """``-SSIM`` (ReLoBlur appendix Eq. (5)); scalar, or (B,) with ``reduction='none'``."""
+    s = -ssim(pred, target)
+    return s.mean() if reduction == "mean" else s
 
 
-def fft_l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def fft_l1_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """L1 between the ``rfft2`` spectra, real and imaginary parts stacked (MIMO-UNet FFT loss)."""
-    fp = torch.fft.rfft2(pred.float())
-    ft = torch.fft.rfft2(target.float())
-    return l1_loss(torch.view_as_real(fp), torch.view_as_real(ft))
+    fp = torch.view_as_real(torch.fft.rfft2(pred.float()))
+    ft = torch.view_as_real(torch.fft.rfft2(target.float()))
+    return _reduce((fp - ft).abs(), reduction)
 
 
 def dice_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -113,23 +121,40 @@ def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), target.float())
 
 
-def _overlap(pred: torch.Tensor, target: torch.Tensor, k: int, l: int):
-    """Overlap of ``pred`` shifted by k px along x and l px along y with ``target``."""
+def shifted_stack(pred: torch.Tensor, target: torch.Tensor, radius: int = 1):
+    """All shifts of ``pred`` against ``target`` stacked along the batch.
+
+    For every (k, l) in {-r..r}^2 (k along x, l along y) the common interior
+    ``pred[r:H-r, r:W-r]`` is paired with ``target`` shifted by (k, l); the
+    result is (S*B, C, H-2r, W-2r) twice, S = (2r+1)^2 shifts, shift-major.
+    """
     h, w = pred.shape[-2:]
-    ys, yd = (slice(0, h - l), slice(l, h)) if l >= 0 else (slice(-l, h), slice(0, h + l))
-    xs, xd = (slice(0, w - k), slice(k, w)) if k >= 0 else (slice(-k, w), slice(0, w + k))
-    return pred[..., ys, xs], target[..., yd, xd]
+    r = radius
+    p = pred[..., r:h - r, r:w - r]
+    gs = [target[..., r + l:h - r + l, r + k:w - r + k]
+          for l in range(-r, r + 1) for k in range(-r, r + 1)]
+    return p.repeat(len(gs), *([1] * (pred.dim() - 1))), torch.cat(gs, dim=0), len(gs)
+
+
+def min_over_shifts(per_image: torch.Tensor, n_shifts: int) -> torch.Tensor:
+    """(S*B,) per-image losses of :func:`shifted_stack` -> min over shifts of the batch mean."""
+    return per_image.view(n_shifts, -1).mean(1).min()
 
 
 def shift_invariant(loss_fn, pred: torch.Tensor, target: torch.Tensor, radius: int = 1) -> torch.Tensor:
-    """``min over (k, l) in {-r..r}^2 of loss_fn(Shift_{k,l}(pred), target)`` on the overlap.
+    """``min over (k, l) in {-r..r}^2 of loss_fn(pred, Shift_{k,l}(target))``.
 
     ReLoBlur appendix D, Eqs. (3)-(6): compensates the ~1 px alignment error
-    of real pairs. The minimum is taken over the batch loss (a scalar).
+    of real pairs. The paper compares each shift on its overlap; here every
+    shift uses the same interior (the overlap minus the r-pixel frame all
+    shifts share), so the 9 shifts run as one batch. ``loss_fn(p, g,
+    reduction='none')`` must return per-image losses (B,); the minimum is
+    taken over the batch-mean loss.
     """
-    losses = [loss_fn(*_overlap(pred, target, k, l))
-              for l in range(-radius, radius + 1) for k in range(-radius, radius + 1)]
-    return torch.stack(losses).min()
+    if radius <= 0:
+        return loss_fn(pred, target, reduction="none").mean()
+    p, g, n = shifted_stack(pred, target, radius)
+    return min_over_shifts(loss_fn(p, g, reduction="none"), n)
 
 
 def psnr_from_mse(mse: float) -> float:

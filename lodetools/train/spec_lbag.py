@@ -31,17 +31,19 @@ def lbag_loss(model, batch: dict, w: dict):
     """Total LBAG loss of one batch; ``batch`` blur/sharp (B, 3, S, S), mask (B, 1, S, S)."""
     out = model(batch["blur"])
     r = int(w.get("shift", 1))
-
-    def si(fn, p, g):
-        return losses.shift_invariant(fn, p, g, radius=r) if r > 0 else fn(p, g)
-
+    terms = (("l1", losses.l1_loss), ("ssim", losses.ssim_loss), ("fft", losses.fft_l1_loss))
     parts = {"l1": 0.0, "ssim": 0.0, "fft": 0.0, "gate": 0.0}
     for img, gate, gt, m in zip(out.images, out.gates, _pyramid(batch["sharp"]), _pyramid(batch["mask"])):
-        img = img.float()
-        parts["l1"] = parts["l1"] + si(losses.l1_loss, img, gt)
-        parts["ssim"] = parts["ssim"] + si(losses.ssim_loss, img, gt)
-        parts["fft"] = parts["fft"] + si(losses.fft_l1_loss, img, gt)
-        parts["gate"] = parts["gate"] + si(losses.mse_loss, gate.float(), m)
+        if r > 0:  # all 9 shifts in one batch; each term takes its own minimum (appendix D)
+            p, g, n = losses.shifted_stack(img.float(), gt, r)
+            for name, fn in terms:
+                parts[name] = parts[name] + losses.min_over_shifts(fn(p, g, reduction="none"), n)
+            p, g, n = losses.shifted_stack(gate.float(), m, r)
+            parts["gate"] = parts["gate"] + losses.min_over_shifts(losses.mse_loss(p, g, reduction="none"), n)
+        else:
+            for name, fn in terms:
+                parts[name] = parts[name] + fn(img.float(), gt)
+            parts["gate"] = parts["gate"] + losses.mse_loss(gate.float(), m)
     total = sum(w[n] * v for n, v in parts.items())
     return total, {n: v.detach() for n, v in parts.items()}
 
