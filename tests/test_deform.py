@@ -141,3 +141,16 @@ def test_bad_shapes_raise():
         deform_conv2d_torch(x, torch.zeros(1, 18, 5, 5), w, padding=1, mask=torch.ones(1, 8, 5, 5))
     with pytest.raises(ValueError):
         DeformConv2d(3, 4, groups=2)
+
+
+def test_row_chunking_gives_identical_results(monkeypatch):
+    import lodetools.nets.deform as dm
+    torch.manual_seed(3)
+    x = torch.randn(1, 3, 11, 7, dtype=torch.float64)
+    off = torch.randn(1, 18, 6, 4, dtype=torch.float64) * 2
+    mask = torch.rand(1, 9, 6, 4, dtype=torch.float64)
+    w = torch.randn(2, 3, 3, 3, dtype=torch.float64)
+    whole = dm.deform_conv2d_torch(x, off, w, None, 2, 1, 1, mask)
+    monkeypatch.setattr(dm, "_COLS_BUDGET", 1)  # one output row at a time
+    chunked = dm.deform_conv2d_torch(x, off, w, None, 2, 1, 1, mask)
+    assert torch.allclose(chunked, whole, atol=1e-12)

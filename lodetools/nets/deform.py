@@ -44,6 +44,9 @@ __all__ = ["deform_conv2d", "deform_conv2d_torch", "DeformConv2d",
 #: True when ``torchvision.ops.deform_conv2d`` is importable (then it is used).
 HAS_TORCHVISION = _tv_deform_conv2d is not None
 
+#: bytes of sampled columns materialised at once (larger outputs go in row chunks)
+_COLS_BUDGET = 256 * 2**20
+
 
 def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
@@ -104,22 +107,36 @@ def deform_conv2d_torch(input, offset, weight, bias=None, stride=1, padding=0,
     jj = torch.arange(kw, device=dev, dtype=dt).repeat(kh) * dw
     base_y = torch.arange(Ho, device=dev, dtype=dt) * sh - ph + pad
     base_x = torch.arange(Wo, device=dev, dtype=dt) * sw - pw + pad
+    xg = x.reshape(B * G, C // G, Hp, Wp)
+    w = weight.reshape(Gw, Cout // Gw, Cg * K).unsqueeze(0)
     off = offset.reshape(B, G, K, 2, Ho, Wo)
-    py = base_y.view(1, 1, 1, Ho, 1) + ii.view(1, 1, K, 1, 1) + off[:, :, :, 0]
-    px = base_x.view(1, 1, 1, 1, Wo) + jj.view(1, 1, K, 1, 1) + off[:, :, :, 1]
-    # normalised coordinates for align_corners=True: -1 -> pixel 0, 1 -> last pixel
-    gy = py * (2.0 / (Hp - 1)) - 1.0
-    gx = px * (2.0 / (Wp - 1)) - 1.0
-    grid = torch.stack((gx, gy), dim=-1).reshape(B * G, K * Ho, Wo, 2)
-    cols = F.grid_sample(x.reshape(B * G, C // G, Hp, Wp), grid, mode="bilinear",
-                         padding_mode="zeros", align_corners=True)  # (B*G, C/G, K*Ho, Wo)
-    cols = cols.view(B, G, C // G, K, Ho, Wo)
-    if mask is not None:
-        cols = cols * mask.reshape(B, G, 1, K, Ho, Wo)
-    # columns ordered (channel, tap) to match weight.view(C_out, C_in/groups * K)
-    cols = cols.reshape(B, Gw, Cg * K, Ho * Wo)
-    w = weight.reshape(Gw, Cout // Gw, Cg * K)
-    out = torch.matmul(w.unsqueeze(0), cols).reshape(B, Cout, Ho, Wo)
+    msk = None if mask is None else mask.reshape(B, G, 1, K, Ho, Wo)
+
+    def rows(r0, r1):
+        """Output rows r0:r1 -> (B, C_out, r1 - r0, Wo)."""
+        n = r1 - r0
+        o = off[..., r0:r1, :]
+        py = base_y[r0:r1].view(1, 1, 1, n, 1) + ii.view(1, 1, K, 1, 1) + o[:, :, :, 0]
+        px = base_x.view(1, 1, 1, 1, Wo) + jj.view(1, 1, K, 1, 1) + o[:, :, :, 1]
+        # normalised coordinates for align_corners=True: -1 -> pixel 0, 1 -> last pixel
+        gy = py * (2.0 / (Hp - 1)) - 1.0
+        gx = px * (2.0 / (Wp - 1)) - 1.0
+        grid = torch.stack((gx, gy), dim=-1).reshape(B * G, K * n, Wo, 2)
+        cols = F.grid_sample(xg, grid, mode="bilinear", padding_mode="zeros",
+                             align_corners=True)  # (B*G, C/G, K*n, Wo)
+        cols = cols.view(B, G, C // G, K, n, Wo)
+        if msk is not None:
+            cols = cols * msk[..., r0:r1, :]
+        # columns ordered (channel, tap) to match weight.view(C_out, C_in/groups * K)
+        cols = cols.reshape(B, Gw, Cg * K, n * Wo)
+        return torch.matmul(w, cols).reshape(B, Cout, n, Wo)
+
+    # bound the sampled-column buffer (B C K rows Wo values) by chunking rows
+    step = max(1, int(_COLS_BUDGET // max(1, B * C * K * Wo * input.element_size())))
+    if step >= Ho:
+        out = rows(0, Ho)
+    else:
+        out = torch.cat([rows(r, min(r + step, Ho)) for r in range(0, Ho, step)], dim=2)
     if bias is not None:
         out = out + bias.view(1, Cout, 1, 1)
     return out
