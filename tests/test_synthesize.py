@@ -356,3 +356,23 @@ def test_decoding_failure_mid_clip_removes_written_windows(tmp_path, monkeypatch
     assert r.exit_code == 3 and "decoding failed after 30 frames" in r.output
     assert not list((tmp_path / "out").rglob("*.png"))  # windows 1-4 were written, then removed
     assert not (tmp_path / "out" / "manifest.jsonl").read_text().strip()
+
+
+def test_lode_recipe(tmp_path):
+    for i in range(4):
+        write_frame_folder(tmp_path / "in" / f"c{i}", make_clip(i, 14)[0])
+    r = run_cli("--videos", tmp_path / "in", "--out", tmp_path / "out", "--recipe", "lode", "-q")
+    assert r.exit_code == 0, r.output
+    pairs = read_pairs(tmp_path / "out")
+    assert len(pairs) == 4  # LODE: one pair per clip
+    assert [p.split for p in pairs].count("val") == 1  # round(0.27 * 4)
+    assert all(p.record["provenance"]["fps"] == 250 and 7 <= p.record["provenance"]["m"] <= 13
+               and p.record["provenance"]["m"] % 2 for p in pairs)
+    doc = json.loads((tmp_path / "out" / "dataset.json").read_text())
+    assert doc["recipe"].endswith("lode.toml") and doc["parameters"]["crf"] == "gamma:2.2"
+    # a flag overrides the recipe
+    r = run_cli("--videos", tmp_path / "in", "--out", tmp_path / "o2", "--recipe", "lode", "--m", 7,
+                "--val-fraction", 0.5, "-q")
+    assert r.exit_code == 0
+    pairs = read_pairs(tmp_path / "o2")
+    assert [p.split for p in pairs].count("val") == 2 and {p.record["provenance"]["m"] for p in pairs} == {7}
