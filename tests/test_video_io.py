@@ -41,6 +41,16 @@ def test_round_trip_near_lossless(clip):
         assert d.mean() < 0.6 and d.max() <= 3  # only RGB<->YCbCr rounding at qp 0
 
 
+def test_lossless_is_bit_exact(tmp_path):
+    p = tmp_path / "l.mp4"
+    write_video(p, _frames(), fps=240, quality="lossless")
+    got = list(iter_frames(p))
+    assert len(got) == N and all(np.array_equal(a, b) for a, b in zip(got, _frames()))
+    q = tmp_path / "l2.mp4"
+    write_video(q, _frames(), fps=240, quality="lossless")
+    assert q.read_bytes() == p.read_bytes()
+
+
 def test_lossy_quality_and_420(tmp_path):
     p = tmp_path / "c.mkv"
     write_video(p, _frames(6), fps=25, quality=18, pix_fmt="yuv420p")

@@ -1,1 +1,1 @@
-"""Local-blur masks and blur statistics."""
+"""Blur masks and blurred-area statistics (LODE section 5.1, ReLoBlur LBFMG)."""
