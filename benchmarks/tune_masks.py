@@ -5,7 +5,12 @@ masks, blurred-fraction error in percentage points) and the IoU of the
 current recipe (``pipelines/reloblur.toml`` [masks]). The MOG2 foregrounds are
 computed once per MOG2 setting and re-used across morphology settings.
 
-    PYTHONPATH=$PWD python benchmarks/tune_masks.py [--size 240x360] [--scenes 8]
+    PYTHONPATH=$PWD python benchmarks/tune_masks.py [--world rig|own] [--size 240x320] [--scenes 8]
+
+``rig``: scenes of the synthetic RAW rig (:mod:`lodetools.sim.rig`: its
+objects, motions, per-capture exposures), rendered in linear light with the
+two cameras aligned, noise and gamma (``tests/masks_world.rig_scene``);
+``own``: ``tests/masks_world.make_scene``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from lodetools.masks.lbfmg import LBFMGParams, clean_mask, combine, foreground  # noqa: E402
 from lodetools.recipe import load_recipe  # noqa: E402
-from masks_world import iou, make_scene  # noqa: E402
+from masks_world import iou, make_scene, rig_scene  # noqa: E402
 
 GRID_MOG2 = dict(var_threshold=[16.0, 25.0, 40.0], init_frames=[1, 3], var_init=[15.0, 30.0])
 GRID_MORPH = dict(erode=[1, 3, 5, 7], dilate=[3, 5, 9, 13], shadows=["foreground", "background"])
@@ -34,6 +39,15 @@ def own_world(size, n_scenes, seed=2):
     out = []
     for _ in range(n_scenes):
         sc = make_scene(rng, size, n_pairs=int(rng.integers(1, 6)))
+        out.append((sc["pairs"], sc["static"], sc["masks"]))
+    return out
+
+
+def rig_world(size, n_scenes, seed=0, captures=3):
+    """(pairs, static, true masks) of ``n_scenes`` rig scenes."""
+    out = []
+    for i in range(n_scenes):
+        sc = rig_scene(seed, i, size, captures, 16)
         out.append((sc["pairs"], sc["static"], sc["masks"]))
     return out
 
@@ -62,15 +76,18 @@ def evaluate(world, base: dict):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="240x360", help="HxW of the scenes")
+    ap.add_argument("--world", choices=["rig", "own"], default="rig")
+    ap.add_argument("--size", default="240x320", help="HxW of the scenes")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scenes", type=int, default=8)
     args = ap.parse_args(argv)
     h, w = (int(x) for x in args.size.split("x"))
-    world = own_world((h, w), args.scenes)
+    world = (rig_world if args.world == "rig" else own_world)((h, w), args.scenes, args.seed)
     print(f"{sum(len(x[0]) for x in world)} masks in {len(world)} scenes of {w}x{h}")
     rows = []
     for values in itertools.product(*GRID_MOG2.values()):
         rows += evaluate(world, dict(zip(GRID_MOG2, values)))
+    print(f"true blurred fraction: {100 * np.mean([m.mean() for x in world for m in x[2]]):.2f} %")
     rows.sort(key=lambda r: -r[0])
     for miou, ferr, prm in rows[:8]:
         print(f"IoU {miou:.3f}  fraction error {ferr:+.2f} pp  {prm}")

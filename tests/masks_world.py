@@ -111,3 +111,43 @@ def write_dataset(root, scenes, *, split="train", static=True, names=None):
                 truth[item_key(split, scene, iid)] = m
     write_dataset_json(root, command="test-world", params={}, recipe=None, counts={"pairs": len(truth)})
     return truth
+
+
+def rig_scene(seed, index, shape=(64, 96), captures=3, subframes=8, *, noise=1e-4, rng=None,
+              exposures=True):
+    """A scene of the synthetic RAW rig (:mod:`lodetools.sim.rig`) rendered in linear light.
+
+    The rig's own scene description (objects, motions, background) and
+    renderer, with camera B perfectly aligned to camera S (what ``align``
+    aims at) and without the sensor: linear light, Poisson-Gaussian noise,
+    gamma 1/2.2. Each capture keeps the rig's exposure (0.7-0.9, divided by
+    0.8), which ``develop`` does not equalise, unless ``exposures=False``.
+    The true mask of a capture is the rig's blur mask (objects over the long
+    exposure, in S's grid).
+
+    Returns
+    -------
+    dict like :func:`make_scene`
+    """
+    from lodetools.sim import rig
+
+    spec = rig._scene_spec(seed, index, shape, captures, subframes)
+    spec["misalignment"]["matrix"] = np.eye(2, 3).tolist()
+    rng = rng or np.random.default_rng([seed, index])
+
+    def render(cid):
+        s = rig.render_capture(spec, cid, shape, "sharp")
+        b = rig.render_capture(spec, cid, shape, "blur")
+        e = spec["reference_exposure"] if cid is None else spec["captures"][cid]["exposure"]
+        e = e / 0.8 if exposures else 1.0
+        pair = (_display(e * s["frames"][0], rng, noise),
+                _display(e * rig.long_exposure(b["frames"]), rng, noise))
+        return pair, b["masks"].any(0)
+
+    static, _ = render(None)
+    pairs, masks = [], []
+    for cid in spec["captures"]:
+        p, m = render(cid)
+        pairs.append(p)
+        masks.append(m)
+    return {"static": static, "pairs": pairs, "masks": masks}

@@ -61,6 +61,9 @@ def _optional_out(f):
               help="Times the static pair is fed to initialise the models.")
 @click.option("--learning-rate", type=float, default=DEFAULTS["learning_rate"], show_default=True,
               help="MOG2 learning rate of the updates with the scene's other pairs (-1: automatic).")
+@click.option("--match-exposure/--no-match-exposure", default=True, show_default=True,
+              help="Scale each image per channel to the static image's brightness (median ratio over "
+                   "well-exposed pixels) before MOG2; not in ReLoBlur, needed when captures differ in exposure.")
 @click.option("--erode", type=click.IntRange(min=0), default=DEFAULTS["erode"], show_default=True,
               help="Erosion disk diameter in pixels (0: none).")
 @click.option("--dilate", type=click.IntRange(min=0), default=DEFAULTS["dilate"], show_default=True,
@@ -100,7 +103,8 @@ def command(ctx, **_):
                         detect_shadows=params["detect_shadows"], shadow_threshold=params["shadow_threshold"],
                         var_init=params["var_init"], var_min=params["var_min"],
                         shadows=params["shadows"], init_frames=params["init_frames"],
-                        learning_rate=params["learning_rate"], erode=params["erode"], dilate=params["dilate"])
+                        learning_rate=params["learning_rate"],
+                        match_exposure=params["match_exposure"], erode=params["erode"], dilate=params["dilate"])
     cp = computed_params(params)
     summary, stats = run_masks(params["data"], opts, lbfmg=lbfmg, no_static=params["no_static"],
                                split=params["split"], params=cp, recipe=recipe, bins=params["bins"])

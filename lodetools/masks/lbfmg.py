@@ -83,6 +83,12 @@ class LBFMGParams:
     learning_rate : float
         Learning rate of the updates with the scene's other pairs (Algorithm
         1, lines 5-7); ``-1`` is MOG2's automatic rate.
+    match_exposure : bool
+        Scale every image fed to a model (history and target) per channel to
+        the brightness of the model's first image (the static one) before
+        MOG2: see :func:`exposure_gain`. Not in ReLoBlur; needed when the
+        captures of a scene differ in exposure (``develop`` equalises the two
+        cameras of a pair, not the captures of a scene).
     erode : int
         Diameter in pixels of the elliptical erosion kernel (0: no erosion).
     dilate : int
@@ -100,6 +106,7 @@ class LBFMGParams:
     shadows: str = "foreground"
     init_frames: int = 1
     learning_rate: float = -1.0
+    match_exposure: bool = True
     erode: int = 3
     dilate: int = 3
 
@@ -148,6 +155,44 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
     raise BadInput(f"unsupported image dtype {img.dtype}")
 
 
+def exposure_gain(reference: np.ndarray, img: np.ndarray, *, step: int = 4) -> np.ndarray:
+    """Per-channel gain that brings ``img`` to the brightness of ``reference``.
+
+    The median over pixels of ``reference / img``, using pixels well exposed
+    in both (8-bit values 16-239) on a grid of every ``step``-th row and column.
+    Moving objects cover a minority of a local-blur image, so the median is
+    the static background's ratio. A gain on linear values is a gain on
+    gamma-encoded values too (``(g x)^(1/2.2) = g^(1/2.2) x^(1/2.2)``).
+    This is not part of ReLoBlur's LBFMG.
+
+    Parameters
+    ----------
+    reference, img : ndarray of uint8 (H, W, 3)
+
+    Returns
+    -------
+    ndarray of float32 (3,)
+        1 for a channel without enough usable pixels.
+    """
+    r = reference[::step, ::step].reshape(-1, reference.shape[-1]).astype(np.float32)
+    x = img[::step, ::step].reshape(-1, img.shape[-1]).astype(np.float32)
+    out = np.ones(r.shape[1], np.float32)
+    for c in range(r.shape[1]):
+        ok = (r[:, c] >= 16) & (r[:, c] <= 239) & (x[:, c] >= 16) & (x[:, c] <= 239)
+        if np.count_nonzero(ok) >= 64:
+            out[c] = np.median(r[ok, c] / x[ok, c])
+    return out
+
+
+def apply_gain(img: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """``img * gain`` per channel, rounded and clipped to uint8."""
+    lut = np.clip(np.round(np.arange(256, dtype=np.float32)[:, None] * gain[None, :]), 0, 255).astype(np.uint8)
+    out = np.empty_like(img)
+    for c in range(img.shape[-1]):
+        out[..., c] = lut[img[..., c], c]
+    return out
+
+
 def new_subtractor(params: LBFMGParams) -> cv2.BackgroundSubtractorMOG2:
     """A fresh OpenCV MOG2 model with ``params``."""
     m = cv2.createBackgroundSubtractorMOG2(history=int(params.history),
@@ -184,18 +229,30 @@ def foreground(static, history, target, params: LBFMGParams) -> np.ndarray:
     """
     model = new_subtractor(params)
     fed = 0
+    ref = None
+
+    def prepared(img):
+        nonlocal ref
+        img = to_uint8(img)
+        if not params.match_exposure or img.ndim != 3:
+            return img
+        if ref is None:
+            ref = img
+            return img
+        return apply_gain(img, exposure_gain(ref, img))
+
     if static is not None:
-        s = to_uint8(static)
+        s = prepared(static)
         for _ in range(params.init_frames):
             model.apply(s, learningRate=-1)
             fed += 1
     for img in history:
         # the first frame a model sees initialises it (MOG2 ignores the rate then)
-        model.apply(to_uint8(img), learningRate=-1 if fed == 0 else float(params.learning_rate))
+        model.apply(prepared(img), learningRate=-1 if fed == 0 else float(params.learning_rate))
         fed += 1
     if fed == 0:
         raise BadInput("no background for the target: no static pair and no other pairs")
-    return model.apply(to_uint8(target), learningRate=0.0)
+    return model.apply(prepared(target), learningRate=0.0)
 
 
 def combine(fg_sharp: np.ndarray, fg_blur: np.ndarray, shadows: str = "foreground") -> np.ndarray:

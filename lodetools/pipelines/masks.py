@@ -49,7 +49,7 @@ from lodetools.io.manifest import (
 from lodetools.io.paths import confined
 from lodetools.masks.lbfmg import LBFMGParams, scene_masks, to_uint8
 from lodetools.masks.stats import blurred_fraction, histogram_png, summarize
-from lodetools.runner import RunOptions, WorkItem, check_output, run_items
+from lodetools.runner import RunOptions, WorkItem, check_output, in_shard, run_items
 
 STATS_JSON = "mask_stats.json"
 STATS_PNG = "mask_stats.png"
@@ -207,13 +207,20 @@ def _pair_done(out: Path, rec: dict | None, pid: str, conflicts: list) -> bool:
 
 def plan(data: Path, out: Path, *, split: str | None, lbfmg: LBFMGParams, no_static: str,
          overwrite: bool) -> list:
-    """The work items: one per scene that has a pair to mask (or to copy)."""
+    """The work items: one per scene that has a pair to mask (or to copy).
+
+    Returns
+    -------
+    items : list of WorkItem
+    done : list of str
+        Keys of the scenes with nothing left to do.
+    """
     in_place = out.resolve() == data.resolve()
     pid = params_id(lbfmg, no_static)
     pairs = read_pairs(data, split=split)
     existing = {} if overwrite else (read_manifest(out) if out.is_dir() else {})
     conflicts: list = []
-    items = []
+    items, done = [], []
     for (sp, sc), (static, others) in group_scenes(pairs).items():
         entries = []
         for p in others:
@@ -235,10 +242,12 @@ def plan(data: Path, out: Path, *, split: str | None, lbfmg: LBFMGParams, no_sta
         if static_todo or any(t is not None for _, t in entries):
             items.append(WorkItem(f"masks:{sp}/{sc}",
                                   (sp, sc, static.record if static else None, static_todo, entries)))
+        elif entries:
+            done.append(f"masks:{sp}/{sc}")
     if conflicts:
         raise OutputConflict(f"{len(conflicts)} mask(s) were made by LBFMG with other parameters "
                              f"(e.g. {conflicts[0]}); use --overwrite to redo them", out)
-    return items
+    return items, done
 
 
 def dataset_stats(root: Path) -> tuple[dict, dict]:
@@ -324,10 +333,11 @@ def run_masks(data, opts: RunOptions, *, lbfmg: LBFMGParams, no_static: str = "e
             raise BadConfig("--out must not contain --data", out)
         check_output(out, "masks", params, overwrite=opts.overwrite)
         run_opts = opts
-    items = plan(data, out, split=split, lbfmg=lbfmg, no_static=no_static, overwrite=opts.overwrite)
+    items, done = plan(data, out, split=split, lbfmg=lbfmg, no_static=no_static, overwrite=opts.overwrite)
     fn = functools.partial(process_scene, data=data, out=out, lbfmg=lbfmg, no_static=no_static, pid=pid)
     try:
         summary = run_items(items, fn, run_opts)
+        summary.skipped += [k for k in done if in_shard(k, opts.shard)]
     finally:
         _finish(data, out, in_place, params, recipe, pid, bins)
     return summary, json.loads((out / STATS_JSON).read_text())["summary"]
