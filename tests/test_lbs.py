@@ -264,6 +264,12 @@ def test_bad_voc_and_options_give_clear_errors(world, tmp_path):
     (voc / "VOCdevkit/VOC2012/SegmentationObject" / f"{name}.png").write_bytes(b"not a png")
     r = _run("--voc", voc, *_base(world, tmp_path / "g")[2:])
     assert isinstance(r.exception, BadInput) and f"{name}.png" in str(r.exception)
+    # with --on-error skip the corrupt entry is left out, with a warning naming it
+    r = _run("--voc", voc, *_base(world, tmp_path / "g2", "--on-error", "skip")[2:])
+    assert r.exit_code == 0 and "warning: skipped VOC entry" in r.output and f"{name}.png" in r.output
+    used = {o["voc"].split("#")[0] for rec in read_manifest(tmp_path / "g2").values()
+            for o in rec["provenance"]["objects"]}
+    assert used and name not in used
     # a corrupt background fails its sample; --on-error skip goes on and reports it
     shutil.copytree(root / "bg", tmp_path / "bg2")
     (tmp_path / "bg2" / "coffee.png").write_bytes(b"broken")

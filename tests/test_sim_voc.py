@@ -142,6 +142,9 @@ def test_bad_voc_inputs(voc, tmp_path):
     with pytest.raises(BadInput, match="cannot decode label PNG") as e:
         index_instances(root, min_area=1)
     assert name in str(e.value)
+    skipped = []
+    refs = index_instances(root, min_area=1, skipped=skipped)
+    assert len(skipped) == 1 and f"{name}.png" in skipped[0] and all(r.image_id != name for r in refs)
     shutil.copy(src / "VOCdevkit/VOC2012/SegmentationObject" / f"{name}.png", v / "SegmentationObject")
     (v / "JPEGImages" / f"{name}.jpg").unlink()
     with pytest.raises(MissingInput, match="JPEG is missing"):
