@@ -31,6 +31,7 @@ import io
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -215,9 +216,8 @@ def _read_list(path: Path) -> list[str]:
     return ids
 
 
-@dataclass(frozen=True)
-class InstanceRef:
-    """One object of a VOC image, as indexed (no pixels).
+class InstanceRef(NamedTuple):
+    """One object of a VOC image, as indexed (no pixels; a named tuple, cheap to pickle).
 
     Attributes
     ----------
