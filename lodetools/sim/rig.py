@@ -16,6 +16,8 @@ degradation ReLoBlur's post-processing removes, with known values:
 - a per-channel brightness gain of camera B (``beta = 1 / gain``, Eq. (6));
 - a geometric misalignment of camera B (shift + rotation + scale about the
   centre, a few pixels), given as a dense flow field;
+- the lens: a Gaussian PSF (``LENS_SIGMA_PX``), as optics and the optical
+  low-pass filter blur every real Bayer sensor's image;
 - the sensor: camera channel sensitivities (what white balance undoes), a
   colour cross-talk matrix (what the colour matrix undoes), Poisson-Gaussian
   noise, per-channel black levels, white-level clipping, Bayer mosaic.
@@ -79,6 +81,8 @@ SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
 #: frames averaged into one lightbox frame (labs average flat fields)
 LIGHTBOX_FRAMES = 16
 SHORT_EXPOSURE_S = 0.002
+#: Gaussian sigma (pixels) of the lens + optical low-pass filter PSF
+LENS_SIGMA_PX = 0.8
 
 
 @dataclass
@@ -276,6 +280,17 @@ def long_exposure(frames: np.ndarray) -> np.ndarray:
     return np.asarray(frames, np.float32).mean(axis=0)
 
 
+def lens(linear_rgb: np.ndarray, sigma: float = None) -> np.ndarray:
+    """The lens and optical low-pass filter: a Gaussian PSF of ``sigma`` pixels.
+
+    Without it the scene would hold detail up to the pixel pitch, which a
+    Bayer sensor behind real optics never sees (and which would alias
+    differently in the two misaligned cameras).
+    """
+    sigma = LENS_SIGMA_PX if sigma is None else sigma
+    return cv2.GaussianBlur(np.asarray(linear_rgb, np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+
 def sensor_signal(linear_rgb: np.ndarray, params: dict, camera: str, exposure: float,
                   illuminant=(1.0, 1.0, 1.0)) -> np.ndarray:
     """Noise-free normalised Bayer signal (H, W) of a camera (1.0 = white level).
@@ -456,6 +471,7 @@ def write_rig(out_dir, *, seed: int = 0, preset: str = "demo", size=None, scenes
         "flow_convention": "blur(x + F[...,0], y + F[...,1]) ~ sharp(x, y); S pixel grid",
         "mask_convention": "camera S pixel grid; blurmask = union over the long exposure",
         "lightbox_frames_averaged": LIGHTBOX_FRAMES,
+        "lens_psf_sigma_px": LENS_SIGMA_PX,
         "scenes": {},
     }
     # lightbox frames: a uniform 6500 K field, mean of LIGHTBOX_FRAMES exposures
@@ -489,7 +505,7 @@ def write_rig(out_dir, *, seed: int = 0, preset: str = "demo", size=None, scenes
         for sid, cid, exposure in shots:
             for cam in CAMERAS:
                 r = render_capture(spec, cid, (h, w), cam)
-                lin = long_exposure(r["frames"])
+                lin = lens(long_exposure(r["frames"]))
                 sig = sensor_signal(lin, params, cam, exposure, illum)
                 rng = item_rng(seed, f"rig/{name}/{sid}/{cam}")
                 _write_frame(sdir / f"{sid}_{cam}", expose(sig, rng, sensor, cam), fmt, meta(cam))
