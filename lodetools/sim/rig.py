@@ -11,7 +11,7 @@ degradation ReLoBlur's post-processing removes, with known values:
 - a location-dependent colour cast per camera: a cubic polynomial of the
   normalised pixel coordinates per channel, of the form of ReLoBlur
   Eqs. (4)-(5) (``lodetools.color.correction.TERMS``), 1 at the image centre,
-  falling off by 11-15 % toward a corner with a channel-dependent tilt
+  falling off by 13-16 % toward a corner with a channel-dependent tilt
   (a chroma shift);
 - a per-channel brightness gain of camera B (``beta = 1 / gain``, Eq. (6));
 - a geometric misalignment of camera B (shift + rotation + scale about the
@@ -108,7 +108,7 @@ def black_levels(bits: int, camera: str) -> list[int]:
 # --------------------------------------------------------------------------- parameters
 
 def _random_cast(rng: np.random.Generator) -> np.ndarray:
-    """Cast polynomials (3, 10) of one camera: 1 at the centre, 11-15 % corner falloff."""
+    """Cast polynomials (3, 10) of one camera: 1 at the centre, 13-16 % corner falloff."""
     coeffs = np.zeros((3, 10))
     grid = np.linspace(-1, 1, 41)
     common_tilt = rng.uniform(-0.04, 0.04)  # the splitter's angle dependence along x
@@ -121,7 +121,7 @@ def _random_cast(rng: np.random.Generator) -> np.ndarray:
         a[8] = rng.uniform(-0.015, 0.015)          # y
         a[0:4] = rng.uniform(-0.01, 0.01, 4)       # cubic terms
         d = poly_image(a, (41, 41), {"cx": 20, "cy": 20, "sx": 20, "sy": 20})
-        target = rng.uniform(0.11, 0.15)
+        target = rng.uniform(0.13, 0.16)
         a *= target / max(-d.min(), 1e-6)
         a[9] = 1.0
         coeffs[c] = a
