@@ -34,7 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lodetools.color.correction import CastFit, correct_bayer
+from lodetools.color.correction import CastFit, cast_image, correct_bayer
 from lodetools.color.isp import gray_world, render, white_balance_from_patch
 from lodetools.color.photometric import (apply_beta, estimate_beta, quad_channels, quad_warp_to_pixels,
                                          register_quads)
@@ -195,12 +195,17 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
     if not wanted:
         raise MissingInput("scene has no blur/sharp pairs", scene.folder)
 
+    casts = {}
+
     def corrected(pair):
         t0 = time.perf_counter()
         b, s = _read_pair(pair, rig)
         t1 = time.perf_counter()
-        cb = correct_bayer(b.bayer, calib_blur, b.pattern)
-        cs = correct_bayer(s.bayer, calib_sharp, s.pattern)
+        if not casts:  # the cast images, once per scene (correct_bayer checks size and CFA)
+            casts["blur"] = cast_image(calib_blur, b.shape, b.pattern)
+            casts["sharp"] = cast_image(calib_sharp, s.shape, s.pattern)
+        cb = correct_bayer(b.bayer, calib_blur, b.pattern, cast=casts["blur"])
+        cs = correct_bayer(s.bayer, calib_sharp, s.pattern, cast=casts["sharp"])
         timings["read"] += t1 - t0
         timings["correction"] += time.perf_counter() - t1
         return b, s, cb, cs
