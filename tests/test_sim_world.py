@@ -68,7 +68,13 @@ def test_bad_options_and_missing_parts(tmp_path, capsys):
     assert run(["sim", "clips", "--out", str(tmp_path / "b"), "--crf", "gamma:x", *ARGS[:2]]) == 2
     assert "gamma" in capsys.readouterr().err
     assert not (tmp_path / "b" / "clips").exists()
-    from lodetools.commands.sim import _part_module
+    assert run(["sim", "clips", "--out", str(tmp_path / "c"), "--frames", "3", "--duration", "1",
+                *ARGS[:2]]) == 2
+    assert "not both" in capsys.readouterr().err
+    from lodetools.commands.sim import _part_module, _plan
+
+    plan = _plan({"preset": "test", "duration": 0.1, "fps": 120.0})
+    assert plan.frames == 12 and plan.fps == 120.0
 
     with pytest.raises(LodeError, match="not available"):
         _part_module("no_such_part")
