@@ -1,16 +1,15 @@
-"""Accuracy of LBFMG masks on the synthetic RAW rig, through the real development chain.
+"""Accuracy of ``lodetools masks`` on the synthetic RAW rig, through the real development chain.
 
 Writes a synthetic beam-splitter capture folder (:func:`lodetools.sim.rig.write_rig`:
 DNGs with colour casts, per-capture exposures, sensor noise, misalignment),
-fits each camera's cast on its lightbox frame, develops every scene with
-:func:`lodetools.pipelines.develop.develop_scene` (correction, beta, Menon,
-white balance, colour matrix, sRGB gamma), warps camera B onto camera S with
-the rig's true flow (what ``align`` aims at; ``--align affine`` uses the
-static pair's global registration instead), runs LBFMG with the recipe's
-``[masks]`` values and compares with the rig's true blur masks.
+develops it (:func:`lodetools.pipelines.develop.develop_scene`), warps camera
+B onto camera S with the rig's true flow (``--align affine``: the static
+pair's global registration), writes a paired dataset in ``align``'s layout
+(``tests/masks_world.rig_dataset``), runs ``lodetools masks --recipe reloblur``
+on it and compares the masks with the rig's true blur masks.
 
 Prints mean IoU (issue 7 target >= 0.75) and the error of the mean blurred
-fraction (target <= 2 percentage points).
+fraction (target within 2 percentage points).
 
     PYTHONPATH=$PWD python benchmarks/eval_masks_rig.py [--size 240x320] [--scenes 3] [--captures 4]
 """
@@ -18,31 +17,20 @@ fraction (target <= 2 percentage points).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from lodetools.color.correction import fit_cast  # noqa: E402
 from lodetools.io.images import read_mask  # noqa: E402
-from lodetools.io.raw import read_raw, read_rig_config, scan_raw_pairs  # noqa: E402
-from lodetools.masks.lbfmg import LBFMGParams, scene_masks, to_uint8  # noqa: E402
-from lodetools.masks.stats import blurred_fraction  # noqa: E402
-from lodetools.pipelines.develop import develop_scene  # noqa: E402
-from lodetools.recipe import load_recipe  # noqa: E402
-from lodetools.sim.rig import write_rig  # noqa: E402
-from masks_world import iou  # noqa: E402
-
-
-def recipe_params() -> LBFMGParams:
-    _, rec = load_recipe("reloblur", "masks")
-    return LBFMGParams.from_dict({("n_mixtures" if k == "mixtures" else k): v for k, v in rec.items()})
+from lodetools.io.manifest import read_manifest  # noqa: E402
+from masks_world import iou, rig_dataset  # noqa: E402
 
 
 def main(argv=None):
@@ -54,49 +42,31 @@ def main(argv=None):
     ap.add_argument("--align", choices=["truth", "affine"], default="truth")
     args = ap.parse_args(argv)
     h, w = (int(x) for x in args.size.split("x"))
-    p = recipe_params()
-    print(f"LBFMG parameters (recipe): {p.to_dict()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        rig_dir = Path(tmp) / "rig"
-        t0 = time.perf_counter()
-        truth = write_rig(rig_dir, seed=args.seed, size=(h, w), scenes=args.scenes, captures=args.captures)
-        print(f"rig: {args.scenes} scenes x {args.captures} captures at {w}x{h} "
-              f"({time.perf_counter() - t0:.1f} s)")
-        rig = read_rig_config(rig_dir)
-        calib = {cam: fit_cast(read_raw(rig_dir / f"lightbox_{cam}.dng", rig).bayer, truth["pattern"])
-                 for cam in ("blur", "sharp")}
-        ious, got, true = [], [], []
-        X, Y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        for scene in scan_raw_pairs(rig_dir):
-            spec = truth["scenes"][scene.name]
-            dev = develop_scene(scene, calib["blur"], calib["sharp"], rig=rig)
-            flow = np.load(rig_dir / spec["misalignment"]["flow"])
-            pairs, static, ids = [], None, []
-            for dp in dev.pairs:
-                if args.align == "truth":
-                    blur = cv2.remap(dp.blur, X + flow[..., 0], Y + flow[..., 1], cv2.INTER_CUBIC,
-                                     borderMode=cv2.BORDER_REFLECT)
-                else:
-                    from lodetools.color.photometric import quad_warp_to_pixels
+    from click.testing import CliRunner
 
-                    blur = cv2.warpAffine(dp.blur, np.asarray(quad_warp_to_pixels(dev.warp), np.float32), (w, h),
-                                          flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
-                                          borderMode=cv2.BORDER_REFLECT)
-                pair = (to_uint8(dp.sharp), to_uint8(blur))
-                if dp.static:
-                    static = pair
-                else:
-                    pairs.append(pair)
-                    ids.append(dp.id)
-            for cid, m in zip(ids, scene_masks(pairs, static, p)):
-                t = read_mask(rig_dir / spec["captures"][cid]["mask_blur"])
-                ious.append(iou(m, t))
-                got.append(blurred_fraction(m))
-                true.append(blurred_fraction(t))
+    from lodetools.commands.masks import command
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        truth = rig_dataset(Path(tmp) / "rig", Path(tmp) / "ds", size=(h, w), scenes=args.scenes,
+                            captures=args.captures, seed=args.seed, align=args.align)
+        print(f"rig: {args.scenes} scenes x {args.captures} captures at {w}x{h}, developed "
+              f"({time.perf_counter() - t0:.1f} s)")
+        t0 = time.perf_counter()
+        res = CliRunner().invoke(command, ["--data", str(Path(tmp) / "ds"), "--recipe", "reloblur", "--quiet"])
+        if res.exit_code != 0:
+            raise SystemExit(f"masks failed: {res.output} {res.exception}")
+        print(f"masks: {time.perf_counter() - t0:.1f} s")
+        recs = read_manifest(Path(tmp) / "ds")
+        got = {k: read_mask(Path(tmp) / "ds" / recs[k]["files"]["mask"]) for k in truth}
+        ious = [iou(got[k], truth[k]) for k in truth]
+        gf = np.mean([m.mean() for m in got.values()])
+        tf = np.mean([m.mean() for m in truth.values()])
+        stats = json.loads((Path(tmp) / "ds" / "mask_stats.json").read_text())["summary"]
         print(f"masks: {len(ious)}; IoU per mask: {np.round(ious, 3).tolist()}")
-        print(f"mean IoU {np.mean(ious):.3f} (target >= 0.75); mean blurred fraction {100 * np.mean(got):.2f} % "
-              f"vs true {100 * np.mean(true):.2f} %: error {100 * (np.mean(got) - np.mean(true)):+.2f} points "
-              f"(target within 2)")
+        print(f"mean IoU {np.mean(ious):.3f} (target >= 0.75); mean blurred fraction {100 * gf:.2f} % "
+              f"(mask_stats.json: {100 * stats['mean']:.2f} %) vs true {100 * tf:.2f} %: "
+              f"error {100 * (gf - tf):+.2f} points (target within 2)")
 
 
 if __name__ == "__main__":
