@@ -212,7 +212,7 @@ def run_demo(out, *, quick: bool = False, seed: int = 0, log=print) -> dict:
         import tomllib
 
         docs = [tomllib.loads((out / "calibration" / f"{c}.toml").read_text()) for c in ("blur", "sharp")]
-        res["calibrate.nonuniformity_after"] = max(_find(d, "nonuniformity_after") for d in docs)
+        res["calibrate.nonuniformity_after"] = float(max(np.max(_find(d, "nonuniformity_after")) for d in docs))
         return res
 
     def align():
