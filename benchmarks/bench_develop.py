@@ -37,7 +37,7 @@ def main():
     import cv2
 
     from lodetools.color.correction import cast_image, correct_bayer, fit_cast
-    from lodetools.color.isp import demosaic, encode_gamma, render
+    from lodetools.color.isp import apply_matrix, demosaic, encode_gamma, render
     from lodetools.color.photometric import apply_beta, estimate_beta, quad_channels, register_quads
     from lodetools.io.layout import write_pair
     from lodetools.io.raw import read_raw, read_rig_config
@@ -83,8 +83,7 @@ def main():
         cb = timed("beta", beta_stage)
         rgb = timed("demosaic", lambda: [demosaic(x, b.pattern) for x in (cb, cs)])
         m = s.camera_to_srgb @ np.diag(wb)
-        out = timed("colour", lambda: [encode_gamma((x.reshape(-1, 3) @ m.T.astype(np.float32)).reshape(x.shape))
-                                       for x in rgb])
+        out = timed("colour", lambda: [encode_gamma(apply_matrix(x, m)) for x in rgb])
         timed("write", lambda: write_pair(tmp / "out", "test", "scene01", "0001", {"blur": out[0], "sharp": out[1]}))
         t, c = time.perf_counter(), time.process_time()
         for x in (cb, cs):
