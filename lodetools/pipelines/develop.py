@@ -18,6 +18,8 @@ Library use (what ``align`` calls)::
             p.blur, p.sharp        # float32 (H, W, 3) display RGB in [0, 1]
         dev.qa                     # Delta-L before/after on the reference pair
 
+    # or stream the pairs (bounded memory): develop_scene(..., on_pair=callback)
+
 Per scene: the reference pair registers the two cameras globally (ECC
 affine, used for the static-region beta and the QA only), the whiteboard
 pair (when present) gives the white balance, then every pair is developed.
@@ -153,7 +155,7 @@ def reference_delta_l(sharp_rgb: np.ndarray, blur_rgb: np.ndarray, warp_px: np.n
 
 def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
                   rig: RigConfig | None = None, options: DevelopOptions | None = None,
-                  ids=None) -> DevelopedScene:
+                  ids=None, on_pair=None) -> DevelopedScene:
     """Develop every pair of one scene (a pure function of the files: no writing).
 
     Parameters
@@ -168,12 +170,16 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
     ids : iterable of str, optional
         Develop only these capture ids (the reference pair is always developed
         when present, it drives the registration and the QA).
+    on_pair : callable, optional
+        Called with each :class:`DevelopedPair` as soon as it is developed;
+        the pair is then not kept in ``pairs`` (bounded memory for scenes
+        with many full-size captures).
 
     Returns
     -------
     DevelopedScene
         ``pairs[0]`` is the static reference pair (``static=True``) when the
-        scene has one.
+        scene has one (``pairs`` is empty when ``on_pair`` is given).
 
     Raises
     ------
@@ -259,7 +265,11 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
                   "beta": beta.tolist()}
         info.pop("warp", None)
         info.update({"blur_raw": str(b.path), "sharp_raw": str(s.path), "pattern": b.pattern})
-        pairs.append(DevelopedPair(pid, blur_rgb, sharp_rgb, static, beta, info))
+        dp = DevelopedPair(pid, blur_rgb, sharp_rgb, static, beta, info)
+        if on_pair is None:
+            pairs.append(dp)
+        else:
+            on_pair(dp)
     return DevelopedScene(scene.name, pairs, np.asarray(wb), wb_source,
                           None if warp is None else np.asarray(warp), qa, timings)
 
@@ -270,11 +280,10 @@ def _process_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sha
                    split, bit_depth):
     scene = item.payload
     rig = read_rig_config(raw_pairs)
-    dev = develop_scene(scene, read_calibration(calib_blur), read_calibration(calib_sharp),
-                        rig=rig, options=DevelopOptions(**options))
     records = []
-    for p in dev.pairs:
-        rec = write_pair(out, split, dev.name, p.id, {"blur": p.blur, "sharp": p.sharp}, bit_depth=bit_depth)
+
+    def write(p):
+        rec = write_pair(out, split, scene.name, p.id, {"blur": p.blur, "sharp": p.sharp}, bit_depth=bit_depth)
         rec["static"] = bool(p.static)
         rec["provenance"] = {
             "command": "develop",
@@ -283,12 +292,17 @@ def _process_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sha
             "beta": [round(float(v), 6) for v in p.beta],
             "beta_region": options["beta_region"],
             "static_fraction": round(float(p.info.get("static_fraction", 1.0)), 4),
-            "white_balance": {"source": dev.wb_source, "gains": [round(float(v), 6) for v in dev.wb_gains]},
             "pattern": p.info["pattern"],
         }
-        if p.static and dev.qa:
-            rec["qa"] = _round(dev.qa)
         records.append(rec)
+
+    dev = develop_scene(scene, read_calibration(calib_blur), read_calibration(calib_sharp),
+                        rig=rig, options=DevelopOptions(**options), on_pair=write)
+    wb = {"source": dev.wb_source, "gains": [round(float(v), 6) for v in dev.wb_gains]}
+    for rec in records:
+        rec["provenance"]["white_balance"] = wb
+        if rec["static"] and dev.qa:
+            rec["qa"] = _round(dev.qa)
     return records
 
 
