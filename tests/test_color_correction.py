@@ -151,3 +151,17 @@ def test_isp_steps_against_references():
     board = cc.cast_bayer(np.tile([0, 0, 0, 0, 0, 0, 0, 0, 0, 1.0], (3, 1)), (20, 20), "RGGB")
     board *= np.array([0.4, 0.8, 0.5])[cc.channel_map((20, 20), "RGGB")]
     np.testing.assert_allclose(white_balance_from_patch(board, "RGGB"), [2.0, 1.0, 1.6])
+
+
+def test_register_quads_recovers_large_and_small_shifts():
+    import cv2
+
+    from lodetools.sim.photos import linear_photo
+
+    big = linear_photo("astronaut", (160, 200))
+    img = big[20:140, 20:180]
+    for dx, dy in [(9.0, -6.0), (0.7, 0.4)]:
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        moved = cv2.warpAffine(big, m, (200, 160))[20:140, 20:180]  # moved(p + d) = img(p)
+        w = register_quads(moved, img)
+        assert abs(w[0, 2] - dx) < 0.1 and abs(w[1, 2] - dy) < 0.1, w

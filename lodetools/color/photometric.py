@@ -63,18 +63,32 @@ def register_quads(blur_q: np.ndarray, sharp_q: np.ndarray, *, iterations: int =
     Returns
     -------
     ndarray float32 (2, 3)
-        ``W`` with ``blur(W q) ~ sharp(q)`` in quad coordinates (identity if
-        ECC does not converge).
+        ``W`` with ``blur(W q) ~ sharp(q)`` in quad coordinates (the phase
+        correlation translation if ECC does not converge at all).
     """
-    w = np.eye(2, 3, dtype=np.float32)
     a = np.ascontiguousarray(sharp_q.mean(2), np.float32)
     b = np.ascontiguousarray(blur_q.mean(2), np.float32)
     crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, iterations, 1e-6)
-    try:
-        _, w = cv2.findTransformECC(a, b, w, cv2.MOTION_AFFINE, crit, None, 5)
-    except cv2.error:
-        return np.eye(2, 3, dtype=np.float32)
-    return w
+
+    def ecc(w0, mask=None):
+        try:
+            return cv2.findTransformECC(a, b, np.asarray(w0, np.float32), cv2.MOTION_AFFINE, crit, mask, 5)[1]
+        except cv2.error:
+            return None
+
+    w = ecc(np.eye(2, 3))  # converges for shifts of a few quads (the usual rig)
+    # a phase-correlation translation checks it; when they disagree (a large
+    # shift), restart ECC there, comparing only where the blur stays in frame
+    win = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(a, b, win)
+    if w is not None and abs(w[0, 2] - dx) <= 2 and abs(w[1, 2] - dy) <= 2:
+        return w
+    init = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+    m = int(np.ceil(max(abs(dx), abs(dy)))) + 4 + int(0.02 * max(a.shape))
+    mask = np.zeros(a.shape, np.uint8)
+    mask[m:a.shape[0] - m, m:a.shape[1] - m] = 1
+    w = ecc(init, mask) if mask.any() else None
+    return init if w is None else w
 
 
 def warp_quads(img: np.ndarray, warp: np.ndarray) -> np.ndarray:
