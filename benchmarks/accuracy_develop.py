@@ -62,6 +62,9 @@ def main():
     for region, e in errs.items():
         print(f"beta {region:<6s}: max error {100 * max(e):.3f} %, mean {100 * np.mean(e):.3f} % over {len(e)} pairs")
     print(f"ratio mean error full / static: {np.mean(errs['full']) / np.mean(errs['static']):.1f}")
+    import shutil
+
+    shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":
