@@ -33,8 +33,9 @@ Deviations from the C++ code (solver details, allowed by the issue):
   the moving image get zero data weight (Liu builds the same "in-image mask").
 * **Level upsampling** multiplies the flow by the exact size ratio of the two
   levels (x and y separately) instead of ``1 / ratio``.
-* **Fine-level budget.** ``max_level_iterations`` (default ``None``: no cap)
+* **Iteration budget.** ``max_level_iterations`` (default ``None``: no cap)
   can cap the iteration growth at coarse levels; the defaults follow the issue.
+* **Channel averaging** of the data term as Liu's ``DImage::collapse`` (average, not sum).
 * float32 instead of float64.
 
 Flow convention: ``flow[y, x] = (dx, dy)`` such that
@@ -196,10 +197,20 @@ class _RedBlackSOR:
     with ``c = alpha * (sum_n w_pn + 0.05)``. The grid (padded to even size with
     disconnected pixels) is split into the four 2x2 sub-lattices ee, eo, oe, oo:
     red = {ee, oo}, black = {eo, oe}; every neighbour of a red pixel is black and
-    vice versa, so each colour is updated in parallel.
+    vice versa, so each colour is updated at once.
 
-    Tensor shapes: coefficients (H, W); unknowns (2, H, W) as (du, dv).
+    Each colour's two sub-lattices are stacked, and the other colour is kept in
+    a buffer of three slots (its two sub-lattices plus a copy of the first) whose
+    storage offsets make every neighbour (left, right, up, down) of both stacked
+    sub-lattices one strided view: a colour update is 10 tensor operations.
+
+    Tensor shapes: coefficients (H, W); unknowns (2, H, W) as (du, dv); stacked
+    colour tensors (2 sub-lattices, 2 [du, dv], h, w) with h, w = ceil(H/2), ceil(W/2).
     """
+
+    #: storage offsets (row, col) of the three slots of each colour's buffer
+    _OFF = {"red": ((1, 1), (1, 2), (0, 2)),      # ee, oo, ee (copy)
+            "black": ((1, 1), (1, 0), (0, 0))}    # eo, oe, eo (copy)
 
     def __init__(self, a11, a12, a22, b, wx, wy, alpha, omega):
         H, W = a11.shape
@@ -209,75 +220,76 @@ class _RedBlackSOR:
         self.H, self.W, self.h, self.w = H, W, h, w
         self.omega = float(omega)
 
-        def full(x, hh, ww, y0=0, x0=0):
-            out = torch.zeros((He, We) if x.dim() == 2 else (x.shape[0], He, We), device=dev, dtype=dt)
-            out[..., y0:y0 + hh, x0:x0 + ww] = x
-            return out
-
-        wl = full(wx, H, W - 1, 0, 1)      # weight to the left neighbour
-        wr = full(wx, H, W - 1, 0, 0)      # weight to the right neighbour
-        wu = full(wy, H - 1, W, 1, 0)
-        wd = full(wy, H - 1, W, 0, 0)
-        diag = alpha * (wl + wr + wu + wd + 0.05)
-        d1 = full(a11, H, W) + diag
-        d2 = full(a22, H, W) + diag
-        off = full(a12, H, W)
-        det = d1 * d2 - off * off
-        p = torch.stack((d2, d1)) / det          # inverse of the 2x2 block: diagonal
-        q = (-off / det).unsqueeze(0)           # and off-diagonal entries
-        bb = full(b, H, W)
+        # all per-pixel coefficients in one zero-padded (9, He, We) tensor
+        z = torch.zeros(9, He, We, device=dev, dtype=dt)
+        z[0, :H, 1:W] = wx              # weight to the left neighbour
+        z[1, :H, :W - 1] = wx           # right
+        z[2, 1:H, :W] = wy              # up
+        z[3, :H - 1, :W] = wy           # down
+        z[4, :H, :W] = a11
+        z[5, :H, :W] = a22
+        z[6, :H, :W] = a12
+        z[7:9, :H, :W] = b
         alpha = float(alpha)
-
-        def sub(x, s):
-            oy, ox = s
-            return x[..., oy::2, ox::2].contiguous()
-
-        self.subs = {"ee": (0, 0), "eo": (0, 1), "oe": (1, 0), "oo": (1, 1)}
-        self.buf = {k: torch.zeros(2, h + 2, w + 2, device=dev, dtype=dt) for k in self.subs}
+        z[0:4] *= alpha
+        diag = z[0:4].sum(0) + 0.05 * alpha
+        d1 = z[4] + diag
+        d2 = z[5] + diag
+        off = z[6]
+        det = d1 * d2 - off * off
+        z[4] = d2 / det                 # inverse of the 2x2 block: diagonal,
+        z[5] = d1 / det
+        z[6] = -off / det               # and off-diagonal entry
+        subs = {"red": ((0, 0), (1, 1)), "black": ((0, 1), (1, 0))}   # (ee, oo), (eo, oe)
         self.coef = {}
-        for k, s in self.subs.items():
-            ws = [sub(t, s).unsqueeze(0) * alpha for t in (wl, wr, wu, wd)]
-            self.coef[k] = (sub(bb, s), ws, sub(p, s), sub(q, s))
-        B = self.buf
-        I = (slice(None), slice(1, h + 1), slice(1, w + 1))
+        for colour, pos in subs.items():
+            zc = torch.stack([z[:, oy::2, ox::2] for oy, ox in pos])     # (2, 9, h, w)
+            ws = [zc[:, i:i + 1].contiguous() for i in range(4)]
+            self.coef[colour] = (zc[:, 7:9].contiguous(), ws, zc[:, 4:6].contiguous(), zc[:, 6:7].contiguous())
+        self.buf = {c: torch.zeros(3, 2, h + 3, w + 3, device=dev, dtype=dt) for c in subs}
+        self.subs = subs
 
-        def v(name, dy, dx):
-            return B[name][:, 1 + dy:h + 1 + dy, 1 + dx:w + 1 + dx]
+        def view(colour, slots, a, b):
+            return self.buf[colour][slots, :, a:a + h, b:b + w]
 
-        # neighbours (left, right, up, down) of each sub-lattice, as views of the buffers
+        s01, s12 = slice(0, 2), slice(1, 3)
+        # neighbours (left, right, up, down) of the stacked red / black sub-lattices
         self.nbrs = {
-            "ee": (v("eo", 0, -1), v("eo", 0, 0), v("oe", -1, 0), v("oe", 0, 0)),
-            "oo": (v("oe", 0, 0), v("oe", 0, 1), v("eo", 0, 0), v("eo", 1, 0)),
-            "eo": (v("ee", 0, 0), v("ee", 0, 1), v("oo", -1, 0), v("oo", 0, 0)),
-            "oe": (v("oo", 0, -1), v("oo", 0, 0), v("ee", 0, 0), v("ee", 1, 0)),
+            "red": (view("black", s01, 1, 0), view("black", s01, 1, 1),
+                    view("black", s12, 0, 0), view("black", s12, 1, 0)),
+            "black": (view("red", s01, 1, 1), view("red", s01, 1, 2),
+                      view("red", s12, 0, 2), view("red", s12, 1, 2)),
         }
-        self.interior = {k: B[k][I] for k in self.subs}
-        self.s = torch.empty(2, h, w, device=dev, dtype=dt)
-        self.t = torch.empty(2, h, w, device=dev, dtype=dt)
+        self.slots = {c: [self.buf[c][i, :, oy:oy + h, ox:ox + w] for i, (oy, ox) in enumerate(self._OFF[c])]
+                      for c in subs}
+        self.s = torch.empty(2, 2, h, w, device=dev, dtype=dt)
+        self.t = torch.empty(2, 2, h, w, device=dev, dtype=dt)
 
-    def _update(self, k):
-        b, ws, p, q = self.coef[k]
-        nl, nr, nu, nd = self.nbrs[k]
+    def _update(self, colour):
+        b, ws, p, q = self.coef[colour]
+        nl, nr, nu, nd = self.nbrs[colour]
         s, t = self.s, self.t
         torch.addcmul(b, ws[0], nl, out=s)
         s.addcmul_(ws[1], nr)
         s.addcmul_(ws[2], nu)
         s.addcmul_(ws[3], nd)
         torch.mul(p, s, out=t)
-        t.addcmul_(q, s.flip(0))
-        self.interior[k].lerp_(t, self.omega)
+        t.addcmul_(q, s.flip(1))
+        first, second, copy = self.slots[colour]
+        first.lerp_(t[0], self.omega)
+        second.lerp_(t[1], self.omega)
+        copy.copy_(first)
 
     def solve(self, sweeps: int) -> torch.Tensor:
         """Run ``sweeps`` red-black sweeps from zero; returns (2, H, W) (du, dv)."""
         for _ in range(sweeps):
-            self._update("ee")
-            self._update("oo")
-            self._update("eo")
-            self._update("oe")
+            self._update("red")
+            self._update("black")
         h, w = self.h, self.w
         out = torch.empty(2, 2 * h, 2 * w, device=self.s.device, dtype=self.s.dtype)
-        for k, (oy, ox) in self.subs.items():
-            out[:, oy::2, ox::2] = self.interior[k]
+        for colour, pos in self.subs.items():
+            for i, (oy, ox) in enumerate(pos):
+                out[:, oy::2, ox::2] = self.slots[colour][i]
         return out[:, :self.H, :self.W]
 
 
@@ -346,7 +358,8 @@ def smooth_flow_sor(f1, f2, flow, *, alpha, outer, inner, sor, omega=1.8, f1_smo
 def coarse2fine_flow(ref: np.ndarray, moving: np.ndarray, *, alpha: float = 0.012, ratio: float = 0.75,
                      min_width: int = 20, outer_iterations: int = 7, inner_iterations: int = 1,
                      sor_iterations: int = 30, omega: float = 1.8, level_growth: bool = True,
-                     max_level_iterations: int | None = None, device=None) -> np.ndarray:
+                     max_level_iterations: int | None = None, device=None,
+                     threads: int | None = None) -> np.ndarray:
     """Dense flow from ``ref`` to ``moving`` by Liu's coarse-to-fine method.
 
     Parameters
@@ -368,6 +381,10 @@ def coarse2fine_flow(ref: np.ndarray, moving: np.ndarray, *, alpha: float = 0.01
         Cap on the level index used for the growth (None = no cap).
     device : str or torch.device, optional
         ``None`` picks CUDA when available; CUDA falls back to CPU when absent.
+    threads : int, optional
+        CPU threads for torch during this call (restored afterwards); ``None``
+        keeps torch's setting. On a busy machine 1 thread is much faster than
+        oversubscribed cores (the per-op work is small).
 
     Returns
     -------
@@ -385,14 +402,27 @@ def coarse2fine_flow(ref: np.ndarray, moving: np.ndarray, *, alpha: float = 0.01
         raise ValueError(f"ref {a.shape} and moving {m.shape} differ in shape")
     if a.ndim == 2:
         a, m = a[..., None], m[..., None]
-    H, W = a.shape[:2]
 
     def to_t(x):
         return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))).unsqueeze(0).to(dev)
 
+    old_threads = torch.get_num_threads()
+    if threads is not None and dev.type == "cpu":
+        torch.set_num_threads(int(threads))
+    try:
+        return _c2f(to_t(a), to_t(m), dev, alpha=alpha, ratio=ratio, min_width=min_width,
+                    outer_iterations=outer_iterations, inner_iterations=inner_iterations,
+                    sor_iterations=sor_iterations, omega=omega, level_growth=level_growth,
+                    max_level_iterations=max_level_iterations)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _c2f(a, m, dev, *, alpha, ratio, min_width, outer_iterations, inner_iterations, sor_iterations,
+         omega, level_growth, max_level_iterations):
     with torch.no_grad():
-        p1 = build_pyramid(to_t(a), ratio, min_width)
-        p2 = build_pyramid(to_t(m), ratio, min_width)
+        p1 = build_pyramid(a, ratio, min_width)
+        p2 = build_pyramid(m, ratio, min_width)
         flow = None
         for k in range(len(p1) - 1, -1, -1):
             f1 = image_features(p1[k])
