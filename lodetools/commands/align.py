@@ -10,18 +10,12 @@ import click
 from lodetools.commands._options import run_options, run_options_from
 
 FLOW_METHODS = ("c2f", "pyflow", "dis", "deepflow", "tvl1")
+#: options shared with ``lodetools develop`` (align develops every scene first)
+DEVELOP_OPTIONS = ("raw_pairs", "calib_blur", "calib_sharp", "split", "beta_region", "white_balance",
+                   "gamma", "bit_depth", "no_color_matrix", "no_refining_step", "qa_sigma")
 
 
 @click.command("align", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--raw-pairs", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Capture folder: <scene>/reference_*, whiteboard_*, <id>_blur/<id>_sharp RAW files "
-                   "(+ optional rig.toml, + optional <scene>/<id>_mask.png local-blur masks drawn on "
-                   "the blur image).")
-@click.option("--calib-blur", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Calibration TOML of the blur camera (lodetools calibrate color); default: "
-                   "[cameras.blur] calibration in rig.toml.")
-@click.option("--calib-sharp", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Calibration TOML of the sharp camera; default: [cameras.sharp] calibration in rig.toml.")
 @click.option("--flow", type=click.Choice(FLOW_METHODS), default="c2f", show_default=True,
               help="Optical flow: c2f = our torch implementation of Ce Liu's coarse-to-fine method "
                    "(what ReLoBlur's pyflow runs); pyflow = the original module if you built it; "
@@ -35,21 +29,6 @@ FLOW_METHODS = ("c2f", "pyflow", "dis", "deepflow", "tvl1")
 @click.option("--residual-threshold", type=click.FloatRange(min=0), default=0.1, show_default=True,
               help="A flow vector is unreliable where the warped reference blur differs from the "
                    "reference sharp by more than this (smoothed luminance, 0-1 scale).")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True,
-              help="Split the pairs are written under.")
-@click.option("--beta-region", type=click.Choice(["static", "full"]), default="static", show_default=True,
-              help="develop: means of the brightness coefficient beta (ReLoBlur Eq. (6)).")
-@click.option("--white-balance", type=click.Choice(["auto", "whiteboard", "metadata", "grayworld", "none"]),
-              default="auto", show_default=True,
-              help="develop: auto = the scene's whiteboard pair, else camera metadata, else gray world.")
-@click.option("--gamma", type=click.Choice(["srgb", "2.2", "linear"]), default="srgb", show_default=True,
-              help="develop: output transfer curve.")
-@click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True,
-              help="PNG bit depth of the written images.")
-@click.option("--no-color-matrix", is_flag=True, help="develop: skip the camera -> sRGB matrix.")
-@click.option("--no-refining-step", is_flag=True, help="develop: Menon demosaicing without its refining step.")
-@click.option("--qa-sigma", type=click.FloatRange(min=0), default=1.5, show_default=True,
-              help="develop: Gaussian sigma (px) of its smoothed Delta-L QA.")
 @run_options
 @click.pass_context
 def command(ctx, **params):
@@ -80,3 +59,14 @@ def command(ctx, **params):
     code = report(summary, what="scenes")
     if code:
         sys.exit(code)
+
+
+def _share_develop_options(cmd: click.Command) -> None:
+    """Give ``align`` the develop command's own options (one definition, same help and defaults)."""
+    from lodetools.commands.develop import command as develop
+
+    shared = [p for p in develop.params if p.name in DEVELOP_OPTIONS]
+    cmd.params[0:0] = shared
+
+
+_share_develop_options(command)

@@ -58,7 +58,7 @@ from lodetools.io.paths import confined, safe_name
 from lodetools.io.raw import read_rig_config, scan_raw_pairs
 from lodetools.metrics.delta_l import delta_l
 from lodetools.metrics.psnr_ssim import psnr, ssim
-from lodetools.pipelines.develop import REFERENCE_ID, DevelopOptions, develop_scene
+from lodetools.pipelines.develop import REFERENCE_ID, DevelopOptions, _round, develop_scene
 from lodetools.runner import WorkItem, check_output, run_items
 
 QA_FILE = "qa.jsonl"
@@ -136,16 +136,6 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
     return buf.getvalue()
-
-
-def _round(obj):
-    if isinstance(obj, dict):
-        return {k: _round(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_round(v) for v in obj]
-    if isinstance(obj, float):
-        return round(obj, 6)
-    return obj
 
 
 def _align_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sharp, develop_options,
