@@ -1,4 +1,4 @@
-"""``lodetools stats blur-ratio``: LODE section 5.1 / Figure 3 on clips whose motion is known."""
+"""``lodetools stats blur-ratio``: LODE section 5.1 / Figure 3 on synthetic-world clips (known motion)."""
 
 import csv
 import json
@@ -32,16 +32,15 @@ def test_ratio_by_hand_and_thresholds():
 
 
 def _clips(shake, n=3):
-    out = []
-    for seed in range(n):
-        frames, masks = make_clip(seed, 3, size=SIZE, shake=shake, speed=1.5, objects=2, object_size=36)
-        out.append((frames, masks))
-    return out
+    """Synthetic-world clips (``lodetools.sim.clips``) at 60 fps, so that objects move a few
+    pixels between the first and the third frame; with or without camera shake."""
+    return [make_clip(seed, 3, size=SIZE, shake=shake, speed=(2.0, 3.0), objects=2,
+                      object_size=(0.35, 0.45), fps=60) for seed in range(n)]
 
 
 @pytest.fixture(scope="module")
 def worlds():
-    return {"static": _clips(0.0), "shake": _clips(2.0)}
+    return {"static": _clips(False), "shake": _clips(True)}
 
 
 def test_static_clips_low_threshold_ratio_is_the_moving_area(worlds):
@@ -100,7 +99,7 @@ def test_command_curves_csv_plot_and_pairs(tmp_path, worlds):
 def test_pairs_dataset_reads_source_frames_and_skips_orphans(tmp_path):
     from lodetools.commands.synthesize import command as synth
 
-    frames, _ = make_clip(4, 12, size=SIZE, speed=1.5, objects=2, object_size=36)
+    frames, _ = make_clip(4, 12, size=SIZE, objects=2)
     write_frame_folder(tmp_path / "vids" / "clipA", frames)
     r = CliRunner().invoke(synth, ["--videos", str(tmp_path / "vids"), "--out", str(tmp_path / "pairs"),
                                    "--m", "7", "--fps", "250", "-q"])

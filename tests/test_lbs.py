@@ -90,6 +90,25 @@ def test_mask_covers_every_moving_pixel_of_every_frame_only():
     np.testing.assert_allclose(res.blur, res.sharp, atol=1e-6)  # no motion, no blur
 
 
+def test_apart_and_overlapping_movers_match_whole_frame_compositing():
+    """Objects 0 and 2 overlap (composited together, 2 over 0), object 1 is elsewhere."""
+    rng = np.random.default_rng(4)
+    bg = linear_photo("astronaut", (H, W))
+    mov = [make_cutout(rng, 18) for _ in range(3)]
+    params = LBSParams(p_scale=1, p_rotate=1, translate_px=1.0)
+    starts = [np.array([[1.0, 0, x], [0, 1.0, y]]) for x, y in ((5, 5), (70, 40), (12, 9))]
+    trajs = [random_trajectory(rng, s_, c.alpha.shape, 9, params) for s_, c in zip(starts, mov)]
+    res = synthesize_linear(bg, mov, trajs)
+    frames = [composite(bg, [render_layer(c, tr[t], (H, W)) for c, tr in zip(mov, trajs)]) for t in range(9)]
+    np.testing.assert_allclose(res.blur, np.mean(frames, axis=0), atol=1e-5)
+    np.testing.assert_allclose(res.sharp, frames[4], atol=1e-5)
+    ref_mask = np.zeros((H, W), bool)
+    for c, tr in zip(mov, trajs):
+        for M in tr:
+            ref_mask |= render_layer(c, M, (H, W))[1] > 0
+    np.testing.assert_array_equal(res.mask, ref_mask)
+
+
 def test_trajectory_steps_follow_the_code_magnitudes():
     rng = np.random.default_rng(11)
     shape = (21, 17)
@@ -264,6 +283,12 @@ def test_bad_voc_and_options_give_clear_errors(world, tmp_path):
     (voc / "VOCdevkit/VOC2012/SegmentationObject" / f"{name}.png").write_bytes(b"not a png")
     r = _run("--voc", voc, *_base(world, tmp_path / "g")[2:])
     assert isinstance(r.exception, BadInput) and f"{name}.png" in str(r.exception)
+    # with --on-error skip the corrupt entry is left out, with a warning naming it
+    r = _run("--voc", voc, *_base(world, tmp_path / "g2", "--on-error", "skip")[2:])
+    assert r.exit_code == 0 and "warning: skipped VOC entry" in r.output and f"{name}.png" in r.output
+    used = {o["voc"].split("#")[0] for rec in read_manifest(tmp_path / "g2").values()
+            for o in rec["provenance"]["objects"]}
+    assert used and name not in used
     # a corrupt background fails its sample; --on-error skip goes on and reports it
     shutil.copytree(root / "bg", tmp_path / "bg2")
     (tmp_path / "bg2" / "coffee.png").write_bytes(b"broken")

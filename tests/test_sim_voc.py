@@ -142,6 +142,9 @@ def test_bad_voc_inputs(voc, tmp_path):
     with pytest.raises(BadInput, match="cannot decode label PNG") as e:
         index_instances(root, min_area=1)
     assert name in str(e.value)
+    skipped = []
+    refs = index_instances(root, min_area=1, skipped=skipped)
+    assert len(skipped) == 1 and f"{name}.png" in skipped[0] and all(r.image_id != name for r in refs)
     shutil.copy(src / "VOCdevkit/VOC2012/SegmentationObject" / f"{name}.png", v / "SegmentationObject")
     (v / "JPEGImages" / f"{name}.jpg").unlink()
     with pytest.raises(MissingInput, match="JPEG is missing"):
@@ -160,3 +163,17 @@ def test_bad_voc_inputs(voc, tmp_path):
     with pytest.raises(BadInput, match="cannot decode"):
         load_cutout(root, refs[0])
     assert read_image(src / "VOCdevkit/VOC2012/JPEGImages" / f"{refs[0].image_id}.jpg").shape == (64, 96, 3)
+
+
+def test_boundary_band_by_hand():
+    from lodetools.sim.voc import boundary_band
+
+    lab = np.zeros((5, 5), np.uint8)
+    lab[2, 2] = 1  # one object pixel: it and its 4 neighbours are on the boundary
+    expect = np.zeros((5, 5), bool)
+    expect[2, 1:4] = expect[1:4, 2] = True
+    np.testing.assert_array_equal(boundary_band(lab, 0), expect)
+    assert boundary_band(lab, 1).sum() == 21  # the cross dilated by a 3x3 square: all but the 4 corners
+    lab[:] = 0
+    lab[:, 3:] = 2  # a vertical edge between columns 2 and 3
+    np.testing.assert_array_equal(np.nonzero(boundary_band(lab, 0).all(axis=0))[0], [2, 3])

@@ -76,7 +76,7 @@ def run_cli(*args):
 @pytest.mark.parametrize("spec", ["gamma:2.2", "linear", "srgb", "table"])
 def test_pipeline_matches_float64_formula_and_sharp_is_middle_frame(tmp_path, spec):
     arg, crf = _crf(spec, tmp_path)
-    frames, _ = make_clip(3, 24, crf=crf, speed=2.5, objects=2)
+    frames, _ = make_clip(3, 24, crf=crf, speed=(4.0, 6.0), objects=2)
     write_frame_folder(tmp_path / "in" / "clipA", frames)
     r = run_cli("--videos", tmp_path / "in", "--out", tmp_path / "out", "--crf", arg,
                 "--windows-per-clip", 2, "--quiet")
@@ -100,7 +100,7 @@ def test_pipeline_matches_float64_formula_and_sharp_is_middle_frame(tmp_path, sp
 @pytest.mark.parametrize("spec", ["gamma:2.2", "srgb"])
 def test_core_16_bit_frames(spec):
     crf = parse_crf(spec)
-    frames, _ = make_clip(5, 9, crf=crf, bits=16, speed=3)
+    frames, _ = make_clip(5, 9, crf=crf, bits=16, speed=(4.0, 6.0))
     blur = average_frames(frames, crf)
     ref = reference_blur(frames, spec, top=65535)
     assert np.abs(np.floor(blur * 65535.0 + 0.5) - ref).max() <= 1
@@ -121,7 +121,7 @@ def test_sixteen_bit_output_keeps_sharp_values(tmp_path):
 
 
 def test_video_input_sharp_is_decoded_middle_frame(tmp_path):
-    frames, _ = make_clip(6, 16, speed=2)
+    frames, _ = make_clip(6, 16)
     write_video(tmp_path / "in" / "v1.mp4", iter(frames), fps=250)
     r = run_cli("--videos", tmp_path / "in", "--out", tmp_path / "out", "--m", 7, "--windows-per-clip", 2, "-q")
     assert r.exit_code == 0, r.output
@@ -141,7 +141,7 @@ def test_video_input_sharp_is_decoded_middle_frame(tmp_path):
 
 # ---------------------------------------------------------------- saturation and noise
 def test_saturation_boosts_clipped_pixels_and_is_recorded(tmp_path):
-    frames, _ = make_clip(7, 9, bright=3.0, speed=3)  # over-exposed: many pixels at 255
+    frames, _ = make_clip(2, 9, bright=3.0, speed=(4.0, 6.0))  # over-exposed: many pixels at 255
     assert np.mean(frames[0].max(axis=2) == 255) > 0.1
     write_frame_folder(tmp_path / "in" / "c", frames)
     r = run_cli("--videos", tmp_path / "in", "--out", tmp_path / "sat", "--m", 9, "--saturation", "-q")
@@ -234,7 +234,7 @@ def test_splits_by_video_counts_and_short_clip_skipped(tmp_path):
 
 
 def test_corrupt_and_truncated_videos_leave_nothing_half_written(tmp_path):
-    frames, _ = make_clip(2, 40, speed=2)
+    frames, _ = make_clip(2, 40)
     write_video(tmp_path / "good" / "a.mp4", iter(frames), fps=250)
     data = (tmp_path / "good" / "a.mp4").read_bytes()
     bad = tmp_path / "bad"
@@ -356,3 +356,23 @@ def test_decoding_failure_mid_clip_removes_written_windows(tmp_path, monkeypatch
     assert r.exit_code == 3 and "decoding failed after 30 frames" in r.output
     assert not list((tmp_path / "out").rglob("*.png"))  # windows 1-4 were written, then removed
     assert not (tmp_path / "out" / "manifest.jsonl").read_text().strip()
+
+
+def test_lode_recipe(tmp_path):
+    for i in range(4):
+        write_frame_folder(tmp_path / "in" / f"c{i}", make_clip(i, 14)[0])
+    r = run_cli("--videos", tmp_path / "in", "--out", tmp_path / "out", "--recipe", "lode", "-q")
+    assert r.exit_code == 0, r.output
+    pairs = read_pairs(tmp_path / "out")
+    assert len(pairs) == 4  # LODE: one pair per clip
+    assert [p.split for p in pairs].count("val") == 1  # round(0.27 * 4)
+    assert all(p.record["provenance"]["fps"] == 250 and 7 <= p.record["provenance"]["m"] <= 13
+               and p.record["provenance"]["m"] % 2 for p in pairs)
+    doc = json.loads((tmp_path / "out" / "dataset.json").read_text())
+    assert doc["recipe"].endswith("lode.toml") and doc["parameters"]["crf"] == "gamma:2.2"
+    # a flag overrides the recipe
+    r = run_cli("--videos", tmp_path / "in", "--out", tmp_path / "o2", "--recipe", "lode", "--m", 7,
+                "--val-fraction", 0.5, "-q")
+    assert r.exit_code == 0
+    pairs = read_pairs(tmp_path / "o2")
+    assert [p.split for p in pairs].count("val") == 2 and {p.record["provenance"]["m"] for p in pairs} == {7}

@@ -32,7 +32,7 @@ def test_round_trip_near_lossless(clip):
     assert n == N
     info = probe_video(path)
     assert (info.kind, info.width, info.height, info.fps, info.n_frames) == ("video", W, H, 240.0, N)
-    assert count_frames(path) == N
+    assert count_frames(path) == N and probe_video(path, exact=True).n_frames == N
     got = list(iter_frames(path))
     assert len(got) == N
     for a, b in zip(got, _frames()):
@@ -104,6 +104,8 @@ def test_bad_inputs(tmp_path, clip):
         trunc.write_bytes(data[: int(len(data) * frac)])
         with pytest.raises(BadInput, match="truncated|decod"):
             list(iter_frames(trunc))
+        with pytest.raises(BadInput, match="truncated|decod"):  # found before decoding
+            probe_video(trunc, exact=True)
     head = tmp_path / "head.mp4"
     head.write_bytes(data[:300])
     with pytest.raises(BadInput):

@@ -81,7 +81,7 @@ def warp_quads(img: np.ndarray, warp: np.ndarray) -> np.ndarray:
     """Resample ``img`` (h, w, C) at ``warp`` (from :func:`register_quads`) onto the sharp grid."""
     h, w = img.shape[:2]
     return cv2.warpAffine(np.asarray(img, np.float32), np.asarray(warp, np.float32), (w, h),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+                          flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
 def quad_warp_to_pixels(warp: np.ndarray) -> np.ndarray:

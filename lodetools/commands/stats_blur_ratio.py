@@ -47,7 +47,7 @@ def command(ctx, **_):
     from lodetools.recipe import resolve_params
     from lodetools.runner import check_output, report
 
-    params, recipe = resolve_params(ctx)
+    params, recipe = resolve_params(ctx, "stats.blur-ratio")
     opts = run_options_from(params, desc="videos")
     cp = computed_params(params)
     check_output(opts.out, "stats blur-ratio", cp, overwrite=opts.overwrite)

@@ -149,13 +149,18 @@ def _check_path(path) -> Path:
     return path
 
 
-def probe_video(path) -> VideoInfo:
+def probe_video(path, *, exact: bool = False) -> VideoInfo:
     """Size, frame rate and frame count of a video file or frame folder.
 
     Parameters
     ----------
     path : str or os.PathLike
         A video file or a folder of numbered frames.
+    exact : bool
+        For a video file, count the stream's frames (packets, read without
+        decoding: fast) instead of estimating duration x fps, and raise
+        :class:`BadInput` if fewer than the header announces (a truncated
+        file), so a pipeline can refuse it before writing anything.
 
     Returns
     -------
@@ -166,7 +171,8 @@ def probe_video(path) -> VideoInfo:
     MissingInput
         If the path does not exist.
     BadInput
-        If the file cannot be decoded, or the folder holds no readable frame.
+        If the file cannot be decoded or (``exact``) is truncated, or the
+        folder holds no readable frame.
     """
     path = _check_path(path)
     if path.is_dir():
@@ -179,7 +185,17 @@ def probe_video(path) -> VideoInfo:
     gen.close()
     w, h = meta["size"]
     fps = float(meta["fps"]) if meta.get("fps") else None
-    return VideoInfo(path, "video", int(w), int(h), fps, _expected_frames(meta))
+    n = expected = _expected_frames(meta)
+    if exact:
+        n = count_frames(path)
+        if _short(n, expected):
+            raise BadInput(f"video is truncated: {n} of {expected} frames present", path)
+    return VideoInfo(path, "video", int(w), int(h), fps, n)
+
+
+def _short(n: int, expected: int | None) -> bool:
+    """More than 2 % (and more than one frame) fewer frames than the header announces."""
+    return bool(expected) and n < expected - max(1, 0.02 * expected)
 
 
 def _as_rgb8(img: np.ndarray) -> np.ndarray:
@@ -238,7 +254,7 @@ def iter_frames(path, *, check_length: bool = True) -> Iterator[np.ndarray]:
     if n == 0:
         raise BadInput("video holds no decodable frame", path)
     expected = _expected_frames(meta)
-    if check_length and expected and n < expected - max(1, 0.02 * expected):
+    if check_length and _short(n, expected):
         raise BadInput(f"video is truncated: decoded {n} of {expected} frames", path)
 
 

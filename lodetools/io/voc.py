@@ -31,6 +31,7 @@ import io
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -215,9 +216,8 @@ def _read_list(path: Path) -> list[str]:
     return ids
 
 
-@dataclass(frozen=True)
-class InstanceRef:
-    """One object of a VOC image, as indexed (no pixels).
+class InstanceRef(NamedTuple):
+    """One object of a VOC image, as indexed (no pixels; a named tuple, cheap to pickle).
 
     Attributes
     ----------
@@ -312,7 +312,8 @@ def read_voc_labels(root, image_id: str) -> tuple[np.ndarray, np.ndarray]:
     return objects, classes
 
 
-def index_instances(root, *, split: str = "trainval", min_area: int = 1000) -> list[InstanceRef]:
+def index_instances(root, *, split: str = "trainval", min_area: int = 1000,
+                    skipped: list | None = None) -> list[InstanceRef]:
     """Every instance of a split with at least ``min_area`` labelled pixels.
 
     Only the label PNGs are decoded; each listed image's JPEG must exist.
@@ -325,6 +326,10 @@ def index_instances(root, *, split: str = "trainval", min_area: int = 1000) -> l
         See :func:`list_ids`.
     min_area : int
         Minimum instance area in pixels (void band excluded).
+    skipped : list, optional
+        If given, a bad entry (missing JPEG or label PNG, corrupt or
+        inconsistent label maps) is skipped and its error message appended
+        here instead of raised.
 
     Returns
     -------
@@ -334,20 +339,26 @@ def index_instances(root, *, split: str = "trainval", min_area: int = 1000) -> l
     Raises
     ------
     MissingInput
-        Missing folder, list, JPEG or label PNG.
+        Missing folder or list; missing JPEG or label PNG (unless ``skipped``).
     BadInput
-        A corrupt label PNG, mismatched label maps, or no instance at all
-        (an empty instance list is an error: nothing could be pasted).
+        A corrupt label PNG or mismatched label maps (unless ``skipped``), or
+        no instance at all (an empty instance list is an error: nothing could
+        be pasted).
     """
     voc = find_voc_root(root)
     refs = []
     for image_id in list_ids(voc, split):
-        if not (voc / JPEG_DIR / f"{image_id}.jpg").is_file():
-            raise MissingInput(f"image {image_id} is listed but its JPEG is missing",
-                               voc / JPEG_DIR / f"{image_id}.jpg")
-        objects, classes = read_voc_labels(voc, image_id)
-        refs.extend(instances_of(objects, classes, image_id, min_area=min_area,
-                                 path=voc / OBJECT_DIR / f"{image_id}.png"))
+        try:
+            if not (voc / JPEG_DIR / f"{image_id}.jpg").is_file():
+                raise MissingInput(f"image {image_id} is listed but its JPEG is missing",
+                                   voc / JPEG_DIR / f"{image_id}.jpg")
+            objects, classes = read_voc_labels(voc, image_id)
+            refs.extend(instances_of(objects, classes, image_id, min_area=min_area,
+                                     path=voc / OBJECT_DIR / f"{image_id}.png"))
+        except (MissingInput, BadInput) as exc:
+            if skipped is None:
+                raise
+            skipped.append(exc.message)
     if not refs:
         raise BadInput(f"no object instances of at least {min_area} pixels in split {split!r}", voc)
     return refs

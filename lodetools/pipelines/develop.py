@@ -273,8 +273,8 @@ def _process_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sha
         rec["static"] = bool(p.static)
         rec["provenance"] = {
             "command": "develop",
-            "raw": {"blur": str(Path(p.info["blur_raw"]).relative_to(raw_pairs)),
-                    "sharp": str(Path(p.info["sharp_raw"]).relative_to(raw_pairs))},
+            "raw": {"blur": str(Path(p.info["blur_raw"]).resolve().relative_to(raw_pairs)),
+                    "sharp": str(Path(p.info["sharp_raw"]).resolve().relative_to(raw_pairs))},
             "beta": [round(float(v), 6) for v in p.beta],
             "beta_region": options["beta_region"],
             "static_fraction": round(float(p.info.get("static_fraction", 1.0)), 4),

@@ -9,8 +9,10 @@ static objects, synthesises the pair (:func:`lodetools.synth.lbs.local_blur_samp
 and writes ``blur/``, ``sharp/`` and ``mask/`` in the paired layout, with the
 VOC sources and class ids of the objects in the manifest provenance.
 
-Objects that do not fit in the chosen background (after the 1.2 rescale) are
-skipped for that background; a background that no object fits in fails its
+A bad VOC entry (missing JPEG, corrupt or inconsistent label PNGs) stops the
+run with an error naming it, or with ``--on-error skip`` is left out with a
+warning. Objects that do not fit in the chosen background (after the 1.2
+rescale) are skipped for that background; a background that no object fits in fails its
 sample with a :class:`~lodetools.errors.BadInput` naming it (``--on-error
 skip`` goes on with the other samples).
 """
@@ -18,6 +20,7 @@ skip`` goes on with the other samples).
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -176,7 +179,10 @@ def run(params: dict, opts: RunOptions, computed: dict, recipe: str | None) -> R
     lp = lbs_params_from(params)
     crf = parse_crf(params["crf"])
     voc = find_voc_root(params["voc"])
-    refs = index_instances(voc, split=params["voc_split"], min_area=int(params["min_area"]))
+    bad: list | None = [] if opts.on_error == "skip" else None
+    refs = index_instances(voc, split=params["voc_split"], min_area=int(params["min_area"]), skipped=bad)
+    for msg in bad or ():
+        print(f"warning: skipped VOC entry: {msg}", file=sys.stderr)
     bg_root = Path(params["backgrounds"])
     backgrounds = find_backgrounds(bg_root)
     check_output(opts.out, COMMAND, computed, overwrite=opts.overwrite)

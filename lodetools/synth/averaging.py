@@ -150,8 +150,9 @@ class WindowAverager:
         chans = self.shape[2] if len(self.shape) == 3 else 1
         lut = inverse_lut(crf, self.dtype, chans)
         if self.dtype == np.uint8:
-            # cv2.LUT: (256, 1, C) table, one per channel
-            self._lut = np.ascontiguousarray(lut.reshape(256, 1, chans)) if chans > 1 else lut[:, 0].copy()
+            # cv2.LUT: one (256,) table when the channels share the curve (faster), else (256, 1, C)
+            same = all(np.array_equal(lut[:, 0], lut[:, c]) for c in range(chans))
+            self._lut = lut[:, 0].copy() if same else np.ascontiguousarray(lut.reshape(256, 1, chans))
         else:
             self._lut = lut
         self.saturation = saturation
@@ -205,13 +206,37 @@ class WindowAverager:
 
         The linear mean is clipped to ``[0, 1]`` before ``g`` (saturation boosts
         are clipped here, after averaging); with ``noise`` it gets
-        Poisson-Gaussian noise first (``rng`` required).
+        Poisson-Gaussian noise first (``rng`` required). Gamma and linear CRFs
+        are applied in place (one buffer, no temporaries).
         """
         lin = self.linear_mean()
         if noise is not None:
             lin = add_poisson_gaussian(lin, noise, rng)
         np.clip(lin, 0.0, 1.0, out=lin)
+        if self.crf.kind == "gamma":
+            return np.power(lin, np.float32(1.0 / self.crf.gamma), out=lin)
+        if self.crf.kind == "linear":
+            return lin
         return self.crf.to_display(lin)
+
+    def blurred_codes(self, bit_depth: int = 8, *, noise: Noise | None = None,
+                      rng: np.random.Generator | None = None) -> np.ndarray:
+        """:meth:`blurred` quantised to ``bit_depth`` integers, ``floor(x * top + 0.5)``.
+
+        The same rounding as :func:`lodetools.io.images.float_to_uint` (round
+        half up), done in place.
+        """
+        disp = self.blurred(noise=noise, rng=rng)
+        if bit_depth == 16:
+            from lodetools.io.images import float_to_uint
+
+            return float_to_uint(disp, 16)  # float64 rounding, as the image writer does
+        if bit_depth != 8:
+            raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+        np.multiply(disp, np.float32(255.0), out=disp)
+        np.add(disp, np.float32(0.5), out=disp)
+        np.clip(disp, 0.0, 255.0, out=disp)
+        return disp.astype(np.uint8)  # truncation == floor for values >= 0
 
 
 def add_poisson_gaussian(linear: np.ndarray, noise: Noise, rng: np.random.Generator) -> np.ndarray:
@@ -346,7 +371,8 @@ def plan_windows(n_frames: int, lengths: list[int], rng: np.random.Generator,
 
 def synthesize_windows(frames: Iterable, windows: list[Window], crf: CRF, *,
                        saturation: Saturation | None = None, noise: Noise | None = None,
-                       rng: np.random.Generator | None = None) -> Iterator[WindowResult]:
+                       rng: np.random.Generator | None = None,
+                       bit_depth: int | None = None) -> Iterator[WindowResult]:
     """Stream a clip's frames and yield one blurred/sharp pair per window.
 
     Parameters
@@ -363,11 +389,14 @@ def synthesize_windows(frames: Iterable, windows: list[Window], crf: CRF, *,
     noise : Noise, optional
     rng : numpy.random.Generator
         Draws each window's saturation gain and noise (required with either).
+    bit_depth : {None, 8, 16}
+        ``None`` gives float32 blurred images; 8 or 16 gives them quantised
+        (:meth:`WindowAverager.blurred_codes`).
 
     Yields
     ------
     WindowResult
-        ``blur`` = ``g(mean(g^-1(frames)))`` (LODE Eq. (6)), float32;
+        ``blur`` = ``g(mean(g^-1(frames)))`` (LODE Eq. (6)), float32 or integer codes;
         ``sharp`` = the middle frame exactly as decoded.
 
     Raises
@@ -414,7 +443,8 @@ def synthesize_windows(frames: Iterable, windows: list[Window], crf: CRF, *,
                     "frames": [w.start, w.stop - 1]}
             if saturation is not None:
                 prov["saturation_gain"] = gain
-            blur = avg.blurred(noise=noise, rng=rng)
+            blur = avg.blurred(noise=noise, rng=rng) if bit_depth is None else \
+                avg.blurred_codes(bit_depth, noise=noise, rng=rng)
             yield WindowResult(w, blur, sharp, prov)
             sharp = None
             started = False

@@ -52,7 +52,7 @@ def mse_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") 
 def _gauss_1d(size: int, sigma: float) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-x ** 2 / (2 * sigma ** 2))
-    return (g / g.sum()).float()
+    return g / g.sum()
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor, *, window: int = SSIM_WINDOW,
@@ -62,6 +62,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, *, window: int = SSIM_WINDOW,
     Parameters
     ----------
     pred, target : (B, C, H, W) tensors in [0, 1]; H, W >= ``window``.
+        Computed in float64 for float64 input, else float32.
 
     Returns
     -------
@@ -69,10 +70,11 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, *, window: int = SSIM_WINDOW,
         SSIM over the valid region, averaged over channels and pixels.
     """
     c = pred.shape[1]
-    g = _gauss_1d(window, float(sigma)).to(pred.device, torch.float32)
+    dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
+    g = _gauss_1d(window, float(sigma)).to(pred.device, dtype)
     kx = g.view(1, 1, 1, -1).expand(c, 1, 1, window)
     ky = g.view(1, 1, -1, 1).expand(c, 1, window, 1)
-    pred, target = pred.float(), target.float()
+    pred, target = pred.to(dtype), target.to(dtype)
     b = pred.shape[0]
     # one separable gaussian pass over the 5 moment images at once, valid region
     stack = torch.cat([pred, target, pred * pred, target * target, pred * target], dim=0)
