@@ -32,13 +32,23 @@ def test_round_trip_near_lossless(clip):
     assert n == N
     info = probe_video(path)
     assert (info.kind, info.width, info.height, info.fps, info.n_frames) == ("video", W, H, 240.0, N)
-    assert count_frames(path) == N
+    assert count_frames(path) == N and probe_video(path, exact=True).n_frames == N
     got = list(iter_frames(path))
     assert len(got) == N
     for a, b in zip(got, _frames()):
         assert a.dtype == np.uint8 and a.shape == (H, W, 3)
         d = np.abs(a.astype(int) - b)
         assert d.mean() < 0.6 and d.max() <= 3  # only RGB<->YCbCr rounding at qp 0
+
+
+def test_lossless_is_bit_exact(tmp_path):
+    p = tmp_path / "l.mp4"
+    write_video(p, _frames(), fps=240, quality="lossless")
+    got = list(iter_frames(p))
+    assert len(got) == N and all(np.array_equal(a, b) for a, b in zip(got, _frames()))
+    q = tmp_path / "l2.mp4"
+    write_video(q, _frames(), fps=240, quality="lossless")
+    assert q.read_bytes() == p.read_bytes()
 
 
 def test_lossy_quality_and_420(tmp_path):
@@ -94,6 +104,8 @@ def test_bad_inputs(tmp_path, clip):
         trunc.write_bytes(data[: int(len(data) * frac)])
         with pytest.raises(BadInput, match="truncated|decod"):
             list(iter_frames(trunc))
+        with pytest.raises(BadInput, match="truncated|decod"):  # found before decoding
+            probe_video(trunc, exact=True)
     head = tmp_path / "head.mp4"
     head.write_bytes(data[:300])
     with pytest.raises(BadInput):

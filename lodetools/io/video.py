@@ -7,13 +7,20 @@ order: ``2.png`` before ``10.png``). Frames are yielded one at a time as
 as a whole. Decoding goes through the ffmpeg binary bundled with
 imageio-ffmpeg (no PyAV).
 
-Writing (:func:`write_video`) encodes H.264 (libx264) in the YUV 4:4:4
-(``yuv444p``, High 4:4:4 Predictive profile) pixel format: no chroma
-subsampling, so colour edges of small moving objects survive. The
-``'near-lossless'`` quality uses ``-qp 0`` (lossless in YCbCr); the only loss
-is the 8-bit RGB -> YCbCr -> RGB conversion, a mean absolute error of about
-0.35 code values (max 2). Encoding runs single-threaded with bit-exact
-flags, so the same frames always give the same bytes.
+Writing (:func:`write_video`) encodes H.264 (High 4:4:4 Predictive
+profile, no chroma subsampling, so colour edges of small moving objects
+survive):
+
+- ``'lossless'``: libx264rgb at ``-qp 0`` on the RGB planes; decoding gives
+  back the frames bit for bit (what the synthetic world uses).
+- ``'near-lossless'`` (default): libx264 in ``yuv444p`` at ``-qp 0``
+  (lossless in YCbCr); the only loss is the 8-bit RGB -> YCbCr -> RGB
+  conversion, a mean absolute error of about 0.35 code values (max 2); more
+  players read YCbCr than RGB H.264.
+- ``'high'``, ``'medium'`` or a number: libx264 CRF 4, 18 or the number.
+
+Encoding runs single-threaded with bit-exact flags, so the same frames
+always give the same bytes.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ _WRITE_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska
 
 #: named qualities of :func:`write_video` -> libx264 rate-control options
 QUALITIES = {
+    "lossless": ["-qp", "0"],        # libx264rgb: bit-exact RGB
     "near-lossless": ["-qp", "0"],   # lossless in YCbCr; loss only from RGB<->YCbCr
     "high": ["-crf", "4"],
     "medium": ["-crf", "18"],
@@ -141,13 +149,18 @@ def _check_path(path) -> Path:
     return path
 
 
-def probe_video(path) -> VideoInfo:
+def probe_video(path, *, exact: bool = False) -> VideoInfo:
     """Size, frame rate and frame count of a video file or frame folder.
 
     Parameters
     ----------
     path : str or os.PathLike
         A video file or a folder of numbered frames.
+    exact : bool
+        For a video file, count the stream's frames (packets, read without
+        decoding: fast) instead of estimating duration x fps, and raise
+        :class:`BadInput` if fewer than the header announces (a truncated
+        file), so a pipeline can refuse it before writing anything.
 
     Returns
     -------
@@ -158,7 +171,8 @@ def probe_video(path) -> VideoInfo:
     MissingInput
         If the path does not exist.
     BadInput
-        If the file cannot be decoded, or the folder holds no readable frame.
+        If the file cannot be decoded or (``exact``) is truncated, or the
+        folder holds no readable frame.
     """
     path = _check_path(path)
     if path.is_dir():
@@ -171,7 +185,17 @@ def probe_video(path) -> VideoInfo:
     gen.close()
     w, h = meta["size"]
     fps = float(meta["fps"]) if meta.get("fps") else None
-    return VideoInfo(path, "video", int(w), int(h), fps, _expected_frames(meta))
+    n = expected = _expected_frames(meta)
+    if exact:
+        n = count_frames(path)
+        if _short(n, expected):
+            raise BadInput(f"video is truncated: {n} of {expected} frames present", path)
+    return VideoInfo(path, "video", int(w), int(h), fps, n)
+
+
+def _short(n: int, expected: int | None) -> bool:
+    """More than 2 % (and more than one frame) fewer frames than the header announces."""
+    return bool(expected) and n < expected - max(1, 0.02 * expected)
 
 
 def _as_rgb8(img: np.ndarray) -> np.ndarray:
@@ -230,7 +254,7 @@ def iter_frames(path, *, check_length: bool = True) -> Iterator[np.ndarray]:
     if n == 0:
         raise BadInput("video holds no decodable frame", path)
     expected = _expected_frames(meta)
-    if check_length and expected and n < expected - max(1, 0.02 * expected):
+    if check_length and _short(n, expected):
         raise BadInput(f"video is truncated: decoded {n} of {expected} frames", path)
 
 
@@ -297,11 +321,11 @@ def write_video(path, frames: Iterable[np.ndarray], fps: float, *, quality="near
         all the same size; consumed one at a time.
     fps : float
         Frame rate stored in the container.
-    quality : {'near-lossless', 'high', 'medium'} or float
-        ``'near-lossless'`` is ``-qp 0``; a number is a libx264 CRF.
+    quality : {'lossless', 'near-lossless', 'high', 'medium'} or float
+        See the module docstring; a number is a libx264 CRF.
     pix_fmt : {'yuv444p', 'yuv420p'}
         ``yuv420p`` halves the chroma resolution (and needs even sizes) but
-        plays everywhere.
+        plays everywhere. Ignored for ``'lossless'`` (RGB).
     preset : str
         libx264 preset (speed/size trade-off; does not change quality at qp 0).
 
@@ -336,7 +360,7 @@ def write_video(path, frames: Iterable[np.ndarray], fps: float, *, quality="near
         raise BadInput("no frames to write", path) from None
     first = _frame8(first, path, 0)
     h, w = first.shape[:2]
-    if pix_fmt == "yuv420p" and (h % 2 or w % 2):
+    if pix_fmt == "yuv420p" and quality != "lossless" and (h % 2 or w % 2):
         raise BadConfig(f"yuv420p needs even frame sizes, got {w}x{h}", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -345,9 +369,10 @@ def write_video(path, frames: Iterable[np.ndarray], fps: float, *, quality="near
                      "-flags:v", "+bitexact", "-map_metadata", "-1", "-f", fmt]
     if fmt in ("mp4", "mov"):
         params += ["-movflags", "+faststart"]
-    writer = imageio_ffmpeg.write_frames(tmp, (w, h), fps=float(fps), codec="libx264",
-                                         pix_fmt_out=pix_fmt, macro_block_size=1, quality=None,
-                                         output_params=params, ffmpeg_log_level="error")
+    codec, pix_out = ("libx264rgb", "rgb24") if quality == "lossless" else ("libx264", pix_fmt)
+    writer = imageio_ffmpeg.write_frames(tmp, (w, h), fps=float(fps), codec=codec, pix_fmt_out=pix_out,
+                                         macro_block_size=1, quality=None, output_params=params,
+                                         ffmpeg_log_level="error")
     n = 0
     try:
         writer.send(None)

@@ -1,0 +1,45 @@
+"""``lodetools deblur``: deblur images with a trained checkpoint (tiled, any size)."""
+
+from pathlib import Path
+
+import click
+
+
+@click.command("deblur", epilog="""\b
+Example:
+  lodetools deblur --checkpoint runs/lbag/model.pt --input photos/ --out deblurred/
+  lodetools deblur --checkpoint runs/lbag/model.pt --input reloblur_ds --split test \\
+      --out preds/ && lodetools eval --pred preds/ --gt reloblur_ds --split test
+""")
+@click.option("--checkpoint", "-c", required=True, type=click.Path(path_type=Path),
+              help="model.pt or checkpoints/last.pt of a `lodetools train` run (it names the network "
+                   "and its options).")
+@click.option("--input", "-i", "inp", required=True, type=click.Path(path_type=Path),
+              help="An image file, a folder of images, or a paired dataset (its blur images of --split).")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: <name>.png per image, or <split>/<scene>/<id>.png for a dataset.")
+@click.option("--split", default="test", show_default=True, help="Dataset split when --input is a dataset.")
+@click.option("--tile", type=click.IntRange(min=0), default=512, show_default=True,
+              help="Tile side in pixels (0: whole image at once).")
+@click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True,
+              help="Tile overlap in pixels, blended with a linear ramp.")
+@click.option("--device", default="auto", show_default=True, help="auto (cuda > mps > cpu) or a torch device.")
+@click.option("--amp/--no-amp", default=True, show_default=True, help="fp16 autocast on CUDA.")
+@click.option("--overwrite", is_flag=True, help="Redo images whose output already exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def command(checkpoint, inp, out, split, tile, overlap, device, amp, overwrite, quiet):
+    """Deblur images with a trained network; outputs are 8-bit PNGs of the input's size.
+
+    The image is padded to the network's multiple and processed in
+    overlapping tiles so 2152x1436 images fit in memory; existing outputs
+    are skipped (a rerun resumes) unless --overwrite.
+    """
+    from lodetools.errors import BadConfig
+    from lodetools.pipelines.deblur import deblur_files, plan_jobs
+    if tile and overlap >= tile:
+        raise BadConfig(f"--overlap {overlap} must be smaller than --tile {tile}")
+    jobs = plan_jobs(inp, out, split=split)
+    counts = deblur_files(jobs, checkpoint, tile=tile, overlap=overlap, device=device,
+                          overwrite=overwrite, amp=amp, quiet=quiet)
+    click.echo(f"deblurred {counts['written']} image(s), skipped {counts['skipped']} existing, into {out}",
+               err=True)
