@@ -25,6 +25,8 @@ References
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,7 +34,7 @@ from torch import nn
 from lodetools.nets.deform import ModulatedDeformConvPack
 
 __all__ = ["ResBlock", "ASPDCModule", "ASPDCNet", "ReblurNet", "DynamicFilter",
-           "build_aspdc", "build_reblur", "consistency_loss"]
+           "build_aspdc", "build_reblur", "consistency_loss", "Stage", "STAGES", "stage_loss"]
 
 
 def _lrelu():
@@ -242,3 +244,59 @@ def build_aspdc(width: int = 32, groups: int = 6, num_res: int = 2) -> ASPDCNet:
 def build_reblur(width: int = 16) -> ReblurNet:
     """ASPDC reblurring network; width 16 is the paper's (998,802 params)."""
     return ReblurNet((width, 2 * width, 4 * width, 8 * width))
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One ASPDC training stage (paper Sec. 3.4 and 4.1).
+
+    Attributes
+    ----------
+    name : str
+    trains : str
+        Network whose parameters are optimised ("aspdc" or "aspdc-reblur");
+        the other, when used, is frozen.
+    lr : float
+        Initial learning rate (paper: 1e-4, fine-tuning 1e-5).
+    halve_every_epochs : int
+        Learning-rate halving period in epochs (paper: 1000, fine-tuning 200);
+        training stops when the rate reaches 1e-6.
+    """
+
+    name: str
+    trains: str
+    lr: float
+    halve_every_epochs: int
+
+
+#: the three stages run in sequence: deblurring (Eq. (5)), reblurring
+#: (Eq. (6)), consistency fine-tuning of the deblurring net (Eq. (7), lambda 0.1)
+STAGES = (Stage("deblur", "aspdc", 1e-4, 1000),
+          Stage("reblur", "aspdc-reblur", 1e-4, 1000),
+          Stage("consistency", "aspdc", 1e-5, 200))
+
+
+def stage_loss(stage: str, deblur, reblur, blurry, sharp, lam: float = 0.1):
+    """Loss of an ASPDC stage on a batch (B, 3, H, W) of blurry/sharp crops.
+
+    - "deblur": Eq. (5), ``MSE(D(I_b), I_s)``;
+    - "reblur": Eq. (6), ``MSE(R(I_b, I_s), I_b)`` (the sharp image is the
+      ground truth, as the paper trains the two networks separately first);
+    - "consistency": Eq. (7), ``MSE(D(I_b), I_s) + lam MSE(R(I_b, D(I_b)), I_b)``.
+
+    Returns
+    -------
+    loss : Tensor (scalar)
+    prediction : Tensor (B, 3, H, W)
+        The trained network's output (deblurred or reblurred image).
+    """
+    if stage == "deblur":
+        pred = deblur(blurry)
+        return F.mse_loss(pred, sharp), pred
+    if stage == "reblur":
+        pred = reblur(blurry, sharp)
+        return F.mse_loss(pred, blurry), pred
+    if stage == "consistency":
+        pred = deblur(blurry)
+        return consistency_loss(pred, sharp, blurry, reblur, lam), pred
+    raise ValueError(f"unknown ASPDC stage {stage!r}; known: {', '.join(s.name for s in STAGES)}")
