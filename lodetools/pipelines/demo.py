@@ -10,7 +10,7 @@ makes, then measures each stage against the world's ground truth and writes
     OUT/calibration/  lodetools calibrate color  (one file per rig camera)
     OUT/reloblur/     lodetools align + masks    (ReLoBlur-style pairs with LBFMG masks)
     OUT/lbs/          lodetools lbs              (BladeNet local blur synthesis, train split)
-    OUT/lbs-test/     lodetools lbs              (held-out local-blur pairs to score networks)
+    OUT/lbs-val/      lodetools lbs              (held-out local-blur pairs (split val) to score networks)
     OUT/runs/<net>/   lodetools train, deblur, eval for lbag, bladenet, simplenet, aspdc
     OUT/report.html   lodetools report
 """
@@ -228,25 +228,25 @@ def run_demo(out, *, quick: bool = False, seed: int = 0, log=print) -> dict:
         return {"masks.mean_iou": iou, "masks.fraction_error_pp": err}
 
     def lbs():
-        for name, count, split in (("lbs", p.lbs_train, "train"), ("lbs-test", p.lbs_test, "test")):
+        for name, count, split in (("lbs", p.lbs_train, "train"), ("lbs-val", p.lbs_test, "val")):
             _cli(["lbs", "--voc", w / "VOCdevkit", "--backgrounds", out / "lode", "--out", out / name,
                   "--count", count, "--split", split, "--min-area", p.lbs_min_area,
                   "--seed", seed + (0 if split == "train" else 1000), "--quiet"])
-        return {"lbs.mask_is_union": lbs_mask_is_union(out / "lbs-test")}
+        return {"lbs.mask_is_union": lbs_mask_is_union(out / "lbs-val")}
 
     def train(net):
         def _run():
             run = out / "runs" / net
             args = ["train", net, "--data", out / "lbs", "--out", run, "--iters", p.iters, "--crop", p.crop,
-                    "--batch", p.batch, "--net-opts", p.net_opts[net], "--val-data", out / "lbs-test",
+                    "--batch", p.batch, "--net-opts", p.net_opts[net], "--val-data", out / "lbs-val",
                     "--val-every", max(1, p.iters // 4), "--val-images", 2, "--workers", 0, "--seed", seed,
                     "--quiet", "--overwrite"]
             if net == "bladenet":
                 args += ["--global-data", out / "lode"]
             _cli(args)
-            _cli(["deblur", "--checkpoint", run / "model.pt", "--input", out / "lbs-test", "--split", "test",
+            _cli(["deblur", "--checkpoint", run / "model.pt", "--input", out / "lbs-val", "--split", "val",
                   "--out", run / "pred", "--quiet", "--overwrite"])
-            _cli(["eval", "--pred", run / "pred", "--gt", out / "lbs-test", "--split", "test",
+            _cli(["eval", "--pred", run / "pred", "--gt", out / "lbs-val", "--split", "val",
                   "--metrics", "psnr,ssim,psnrw,ssimw", "--quiet"])
             s = json.loads((run / "pred" / "summary.json").read_text())["summary"]
             return {f"{net}.{k}": v["mean"] for k, v in s.items()}
@@ -258,9 +258,9 @@ def run_demo(out, *, quick: bool = False, seed: int = 0, log=print) -> dict:
         from lodetools.io.layout import read_pairs
 
         pred = out / "runs" / "input" / "pred"
-        for pair in read_pairs(out / "lbs-test", split="test"):
+        for pair in read_pairs(out / "lbs-val", split="val"):
             write_image(pred / pair.split / pair.scene / f"{pair.id}.png", read_image(pair.blur))
-        _cli(["eval", "--pred", pred, "--gt", out / "lbs-test", "--split", "test",
+        _cli(["eval", "--pred", pred, "--gt", out / "lbs-val", "--split", "val",
               "--metrics", "psnr,ssim,psnrw,ssimw", "--quiet"])
         s = json.loads((pred / "summary.json").read_text())["summary"]
         return {f"input.{k}": v["mean"] for k, v in s.items()}
