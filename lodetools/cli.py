@@ -70,10 +70,21 @@ def cli(ctx, debug):
 
 def main(argv=None):
     """Entry point of the console script: maps errors to one line and an exit code."""
+    run_command(cli, argv)
+
+
+def run_command(command: click.Command, argv=None, prog_name: str = "lodetools"):
+    """Run a click command, printing a LodeError or usage error as one line.
+
+    Exit codes: 0 success, :data:`~lodetools.errors.EXIT_USER` (2) for bad input
+    or usage, :data:`~lodetools.errors.EXIT_BUG` (70) for an internal bug,
+    130 when interrupted; a command may exit with its own code (3: some items
+    failed). ``--debug`` anywhere in ``argv`` prints tracebacks.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     try:
-        cli.main(args=argv, prog_name="lodetools", standalone_mode=False)
+        command.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except LodeError as exc:
         if debug:
             traceback.print_exc()

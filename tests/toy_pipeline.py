@@ -57,10 +57,6 @@ def main(**params):
 
 
 if __name__ == "__main__":
-    from lodetools.cli import main as _m  # noqa: F401  (same error handling as the CLI)
-    from lodetools.errors import LodeError
-    try:
-        main(standalone_mode=False)
-    except LodeError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    from lodetools.cli import run_command
+
+    run_command(main, prog_name="toy")

@@ -134,3 +134,145 @@ def parse_crf(spec: str) -> CRF:
     except Exception as exc:
         raise BadConfig(f"cannot read inverse CRF table: {exc}", p) from None
     return table_crf(table, name=str(p))
+
+
+# ----------------------------------------------------------------------------- calibration
+def extrapolate_top(table, start: int = 250) -> np.ndarray:
+    """Replace codes above ``start`` by a line with the slope at ``start`` (REDS).
+
+    The top codes of a calibrated response are poorly constrained (clipped
+    pixels pile up there); REDS extrapolates ``t[k] = t[start] + (k - start)
+    * (t[start] - t[start - 1])`` for ``k > start`` (reference notes: codes
+    >= 251 from the slope at 250).
+
+    Parameters
+    ----------
+    table : array_like, shape (256, C)
+    start : int
+
+    Returns
+    -------
+    ndarray of float64, shape (256, C)
+    """
+    t = np.array(table, dtype=np.float64, copy=True)
+    if t.ndim == 1:
+        t = t[:, None]
+    if not 1 <= start < t.shape[0] - 1:
+        return t
+    k = np.arange(start + 1, t.shape[0], dtype=np.float64)[:, None]
+    t[start + 1:] = t[start] + (k - start) * (t[start] - t[start - 1])
+    return t
+
+
+def _make_increasing(t: np.ndarray) -> np.ndarray:
+    """Fill non-finite entries and force a strictly increasing table (per channel)."""
+    t = t.copy()
+    n = t.shape[0]
+    idx = np.arange(n)
+    for c in range(t.shape[1]):
+        col = t[:, c]
+        ok = np.isfinite(col)
+        if ok.sum() < 2:
+            raise ValueError("calibration gave fewer than two finite response values")
+        good = idx[ok]
+        col[~ok] = np.interp(idx[~ok], good, col[ok])  # inside: linear interpolation
+        lo, hi = good[0], good[-1]
+        if lo > 0:  # leading gap (OpenCV leaves code 0 undefined): extend the first slope, >= 0
+            col[:lo] = np.maximum(col[lo] - (lo - idx[:lo]) * (col[good[1]] - col[lo]) / (good[1] - lo), 0.0)
+        if hi < n - 1:  # trailing gap: extend the last slope
+            col[hi + 1:] = col[hi] + (idx[hi + 1:] - hi) * (col[hi] - col[good[-2]]) / (hi - good[-2])
+        eps = 1e-9 * max(abs(col).max(), 1e-12)
+        t[:, c] = np.maximum.accumulate(col + eps * idx)
+        t[:, c] += eps * idx  # strictly increasing
+    return t
+
+
+def calibrate_inverse_crf(images, exposure_times, *, method: str = "robertson",
+                          extrapolate_from: int | None = 250) -> np.ndarray:
+    """Estimate a camera's inverse CRF from an exposure bracket (OpenCV).
+
+    Uses ``cv2.createCalibrateRobertson`` (Robertson et al. 2003, the
+    calibration REDS used) or ``cv2.createCalibrateDebevec`` (Debevec & Malik
+    1997), then REDS' top-end linear extrapolation (:func:`extrapolate_top`),
+    and normalises each channel to ``[0, 1]`` so that :func:`table_crf` reads
+    it unchanged.
+
+    Parameters
+    ----------
+    images : sequence of ndarray
+        8-bit ``(H, W, 3)`` images of one static scene, same size, different
+        exposures.
+    exposure_times : sequence of float
+        Exposure time of each image (seconds; only ratios matter).
+    method : {'robertson', 'debevec'}
+    extrapolate_from : int or None
+        Code above which the table is extrapolated (REDS: 250); ``None`` keeps
+        OpenCV's values.
+
+    Returns
+    -------
+    ndarray of float64, shape (256, 3)
+        Inverse CRF: the linear value of each 8-bit code, per channel,
+        strictly increasing from 0 to 1.
+
+    Raises
+    ------
+    BadConfig
+        Fewer than two images, times not positive or not distinct, a wrong
+        method.
+    BadInput
+        Images not 8-bit RGB of one size.
+
+    References
+    ----------
+    .. [1] Robertson, Borman, Stevenson, "Estimation-theoretic approach to
+       dynamic range enhancement using multiple exposures", JEI 2003.
+    .. [2] Debevec, Malik, "Recovering high dynamic range radiance maps from
+       photographs", SIGGRAPH 1997.
+    .. [3] Nah et al., "NTIRE 2019 challenge on video deblurring and
+       super-resolution: dataset and study" (REDS), CVPRW 2019.
+    """
+    import cv2
+
+    from lodetools.errors import BadInput
+
+    imgs = [np.ascontiguousarray(np.asarray(i)) for i in images]
+    times = np.asarray(exposure_times, dtype=np.float32).ravel()
+    if len(imgs) < 2:
+        raise BadConfig(f"need at least two exposures, got {len(imgs)}")
+    if times.size != len(imgs):
+        raise BadConfig(f"{times.size} exposure times for {len(imgs)} images")
+    if not np.all(times > 0) or len(set(times.tolist())) < 2:
+        raise BadConfig("exposure times must be positive and not all equal")
+    for i, im in enumerate(imgs):
+        if im.dtype != np.uint8 or im.ndim != 3 or im.shape[2] != 3:
+            raise BadInput(f"exposure {i} is not an 8-bit RGB image ({im.dtype}, shape {im.shape})")
+        if im.shape != imgs[0].shape:
+            raise BadInput(f"exposure {i} is {im.shape[1]}x{im.shape[0]}, exposure 0 is "
+                           f"{imgs[0].shape[1]}x{imgs[0].shape[0]}")
+    if method == "robertson":
+        cal = cv2.createCalibrateRobertson()
+    elif method == "debevec":
+        cal = cv2.createCalibrateDebevec()
+    else:
+        raise BadConfig(f"unknown calibration method {method!r}: expected robertson or debevec")
+    resp = cal.process(imgs, times).reshape(256, -1).astype(np.float64)
+    t = _make_increasing(resp)
+    if extrapolate_from is not None:
+        t = _make_increasing(extrapolate_top(t, int(extrapolate_from)))
+    t = (t - t[0]) / (t[-1] - t[0])
+    return t
+
+
+def save_table(path, table, *, header: str = "") -> None:
+    """Write an inverse-CRF table as text (256 rows; ``#`` header lines), atomically.
+
+    :func:`parse_crf` reads it back.
+    """
+    import io
+
+    from lodetools.io.atomic import atomic_write_text
+
+    buf = io.StringIO()
+    np.savetxt(buf, np.asarray(table, dtype=np.float64), fmt="%.10g", header=header)
+    atomic_write_text(path, buf.getvalue())

@@ -1,0 +1,190 @@
+"""Benchmark: frame averaging (LODE Eqs. (6)-(7)) against decoding alone and a float64 reference.
+
+Pairs per second for blurred/sharp pairs of M = 11 frames, side by side in one
+process, on an H.264 clip (yuv420p, as cameras record) of moving photographs:
+
+  (a) decode only: read the same frames from the video, keep each middle frame;
+  (b) lodetools: decode (read ahead in a thread, as the pipeline does) +
+      ``synthesize_windows`` (LUT g^-1, float32 accumulate, g once per window)
+      + 8-bit quantisation; also reported without the read-ahead thread;
+  (c) reference: decode + a straightforward float64 numpy evaluation of
+      g(mean(g^-1(frames))) + 8-bit quantisation.
+
+Targets (issue 4): (b) adds at most 25 % to (a); (b) at least 5x faster than
+(c); outputs within 1 gray level. Also reported: the averaging cost alone
+(time minus decode time) of (b) and (c), and the end-to-end ``synthesize``
+pipeline (PNG encoding + atomic writes + manifest), for context.
+
+Usage::
+
+    python benchmarks/bench_synthesize.py            # 640x360, quick
+    python benchmarks/bench_synthesize.py --full     # 1920x1080 (the issue's size)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lodetools.color.crf import parse_crf  # noqa: E402
+from lodetools.io.video import iter_frames, write_video  # noqa: E402
+from lodetools.pipelines.synthesize import prefetch  # noqa: E402
+from lodetools.synth.averaging import Window, synthesize_windows  # noqa: E402
+
+
+def make_video(path: Path, size, n_frames: int, fps: int = 250) -> None:
+    """A photograph panning under two moving photographic patches, yuv420p H.264."""
+    import cv2
+    import skimage.data
+
+    H, W = size
+    bg = cv2.resize(skimage.data.astronaut(), (W + 2 * n_frames, H), interpolation=cv2.INTER_CUBIC)
+    obj = cv2.resize(skimage.data.chelsea(), (W // 4, H // 3), interpolation=cv2.INTER_AREA)
+    oh, ow = obj.shape[:2]
+
+    def frames():
+        for t in range(n_frames):
+            f = np.ascontiguousarray(bg[:, t:t + W]).copy()
+            x = (W // 8 + 6 * t) % (W - ow)
+            f[H // 3:H // 3 + oh, x:x + ow] = obj
+            yield f
+
+    write_video(path, frames(), fps=fps, quality=12, pix_fmt="yuv420p", preset="ultrafast")
+
+
+def reference_pair(frames, gamma=2.2):
+    """Straightforward float64: (mean((f / 255) ** g)) ** (1 / g), rounded half up."""
+    lin = np.mean([(f.astype(np.float64) / 255.0) ** gamma for f in frames], axis=0)
+    return np.floor(np.clip(lin ** (1.0 / gamma), 0, 1) * 255.0 + 0.5).astype(np.uint8)
+
+
+def run_decode(path, windows):
+    n = windows[-1].stop
+    mids = {w.middle for w in windows}
+    kept = []
+    with contextlib.closing(iter_frames(path)) as it:
+        for i, f in enumerate(it):
+            if i in mids:
+                kept.append(f.copy())
+            if i + 1 == n:
+                break
+    return kept
+
+
+def run_ours(path, windows, crf, overlap=True):
+    out = []
+    frames = prefetch(iter_frames(path)) if overlap else iter_frames(path)
+    with contextlib.closing(frames) as it:
+        for res in synthesize_windows(enumerate(it), windows, crf, bit_depth=8):
+            out.append((res.blur, res.sharp))
+    return out
+
+
+def run_reference(path, windows):
+    out, buf = [], []
+    n = windows[-1].stop
+    with contextlib.closing(iter_frames(path)) as it:
+        for i, f in enumerate(it):
+            buf.append(f.copy())
+            if len(buf) == windows[len(out)].m:
+                w = windows[len(out)]
+                out.append((reference_pair(buf), buf[w.m // 2]))
+                buf = []
+            if i + 1 == n:
+                break
+    return out
+
+
+def _cpu():
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+CPU = {}
+
+
+def best(fn, repeat, name=None):
+    """Best wall time of ``repeat`` runs (and the CPU seconds, this process + ffmpeg, of that run)."""
+    times, res = [], None
+    for _ in range(repeat):
+        c0, t0 = _cpu(), time.perf_counter()
+        res = fn()
+        times.append((time.perf_counter() - t0, _cpu() - c0))
+    wall, cpu = min(times)
+    if name:
+        CPU[name] = cpu
+    return wall, res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--full", action="store_true", help="1920x1080 (default 640x360)")
+    ap.add_argument("--pairs", type=int, default=4, help="pairs per run (M = 11 frames each)")
+    ap.add_argument("--m", type=int, default=11)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per method; the best is reported")
+    ap.add_argument("--no-pipeline", action="store_true", help="skip the end-to-end synthesize run")
+    args = ap.parse_args(argv)
+    size = (1080, 1920) if args.full else (360, 640)
+    m, P = args.m, args.pairs
+    crf = parse_crf("gamma:2.2")
+    tmp = Path(tempfile.mkdtemp(prefix="bench_synth_"))
+    try:
+        video = tmp / "clips" / "clip.mp4"
+        video.parent.mkdir()
+        make_video(video, size, m * P)
+        windows = [Window(k * m, m) for k in range(P)]
+        print(f"{size[1]}x{size[0]}, M = {m}, {P} pairs per run, best of {args.repeat}, CRF gamma 2.2, "
+              f"H.264 yuv420p input")
+        t_dec, _ = best(lambda: run_decode(video, windows), args.repeat, "decode")
+        t_ours, ours = best(lambda: run_ours(video, windows, crf), args.repeat, "ours")
+        t_serial, _ = best(lambda: run_ours(video, windows, crf, overlap=False), args.repeat, "serial")
+        t_ref, ref = best(lambda: run_reference(video, windows), max(1, args.repeat - 1), "ref")
+        diff = max(int(np.abs(a[0].astype(int) - b[0].astype(int)).max()) for a, b in zip(ours, ref))
+        frac = np.mean([np.mean(a[0] != b[0]) for a, b in zip(ours, ref)])
+        sharp_same = all(np.array_equal(a[1], b[1]) for a, b in zip(ours, ref))
+        print(f"(a) decode only            {P / t_dec:8.2f} pairs/s   {1e3 * t_dec / P:8.1f} ms/pair")
+        print(f"(b) lodetools averaging    {P / t_ours:8.2f} pairs/s   {1e3 * t_ours / P:8.1f} ms/pair   "
+              f"adds {100 * (t_ours / t_dec - 1):5.1f} % to decode (target <= 25 %)")
+        print(f"(c) float64 reference      {P / t_ref:8.2f} pairs/s   {1e3 * t_ref / P:8.1f} ms/pair   "
+              f"lodetools is {t_ref / t_ours:5.1f}x faster (target >= 5x)")
+        print(f"    (b) without the read-ahead thread: {P / t_serial:.2f} pairs/s, "
+              f"adds {100 * (t_serial / t_dec - 1):.1f} % to decode")
+        a_ours, a_ref = max(t_ours - t_dec, 1e-9), t_ref - t_dec
+        print(f"    averaging alone (minus decode): lodetools {1e3 * a_ours / P:.1f} ms/pair, "
+              f"reference {1e3 * a_ref / P:.1f} ms/pair: {a_ref / a_ours:.1f}x")
+        c = {k: 1e3 * v / P for k, v in CPU.items()}
+        print(f"    CPU time (this process + ffmpeg), ms/pair: decode {c['decode']:.0f}, lodetools "
+              f"{c['ours']:.0f} (+{100 * (c['ours'] / c['decode'] - 1):.0f} %), reference {c['ref']:.0f} "
+              f"({c['ref'] / c['ours']:.1f}x lodetools); load average now {os.getloadavg()[0]:.1f}")
+        print(f"    output vs reference: max |diff| {diff} gray level(s) (target <= 1), "
+              f"{100 * frac:.3f} % of values differ; sharp frames identical: {sharp_same}")
+        if not args.no_pipeline:
+            from lodetools.commands.synthesize import command
+
+            out = tmp / "out"
+            argv = ["--videos", str(video.parent), "--out", str(out), "--m", str(m), "--windows-per-clip",
+                    str(P), "--quiet"]
+            t0 = time.perf_counter()
+            with contextlib.suppress(SystemExit):
+                command.main(argv, standalone_mode=False)
+            t_pipe = time.perf_counter() - t0
+            print(f"(d) synthesize command     {P / t_pipe:8.2f} pairs/s   {1e3 * t_pipe / P:8.1f} ms/pair   "
+                  f"(incl. frame counting, 8-bit PNG encoding and writing of blur + sharp)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""PSNR and SSIM in the BasicSR / MATLAB convention.
+
+References
+----------
+.. [1] Wang et al., "Image quality assessment: from error visibility to
+   structural similarity", IEEE TIP 2004 (SSIM, Eq. (13)).
+.. [2] BasicSR ``basicsr/metrics/psnr_ssim.py`` (the field's reference code).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: SSIM window: 11x11 gaussian, sigma 1.5 (Wang et al. 2004)
+WIN_SIZE = 11
+SIGMA = 1.5
+#: pixels lost at each border by the valid-region SSIM
+SSIM_BORDER = WIN_SIZE // 2
+
+
+def to_eval_scale(img: np.ndarray, mode: str = "8bit") -> np.ndarray:
+    """An image in ``[0, 1]`` as float64 on the 0..255 scale used by the metrics.
+
+    Parameters
+    ----------
+    img : ndarray
+        float in ``[0, 1]`` or uint8.
+    mode : {'8bit', 'float'}
+        ``'8bit'`` rounds to integers first (round half up, clip), as saved PNGs
+        are; ``'float'`` keeps the float values.
+    """
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        return img.astype(np.float64)
+    x = np.asarray(img, dtype=np.float64) * 255.0
+    if mode == "8bit":
+        return np.floor(np.clip(x, 0, 255) + 0.5)
+    if mode == "float":
+        return x
+    raise ValueError(f"mode must be '8bit' or 'float', got {mode!r}")
+
+
+def _check(pred, gt):
+    if pred.shape != gt.shape:
+        raise ValueError(f"shape mismatch {pred.shape} vs {gt.shape}")
+
+
+def psnr(pred: np.ndarray, gt: np.ndarray, *, mode: str = "8bit") -> float:
+    """Peak signal-to-noise ratio in dB over all pixels and channels.
+
+    ``PSNR = 10 log10(255^2 / mean((pred - gt)^2))`` on the 0..255 scale.
+
+    Parameters
+    ----------
+    pred, gt : ndarray
+        ``(H, W, 3)`` float in ``[0, 1]`` (or uint8).
+    mode : {'8bit', 'float'}
+        See :func:`to_eval_scale`.
+
+    Returns
+    -------
+    float
+        ``inf`` for identical images.
+    """
+    _check(pred, gt)
+    a, b = to_eval_scale(pred, mode), to_eval_scale(gt, mode)
+    mse = np.mean((a - b) ** 2)
+    return float("inf") if mse == 0 else float(10.0 * np.log10(255.0 ** 2 / mse))
+
+
+def gaussian_window(size: int = WIN_SIZE, sigma: float = SIGMA) -> np.ndarray:
+    """Normalised 2-D gaussian window (outer product), float64."""
+    k = cv2.getGaussianKernel(size, sigma, cv2.CV_64F)
+    return k @ k.T
+
+
+def ssim_map(pred: np.ndarray, gt: np.ndarray, *, mode: str = "8bit") -> np.ndarray:
+    """Per-pixel SSIM over the valid region, averaged over channels.
+
+    Wang et al. 2004, Eq. (13), with an 11x11 gaussian window (sigma 1.5),
+    ``c1 = (0.01 * 255)^2``, ``c2 = (0.03 * 255)^2``, population statistics.
+
+    Returns
+    -------
+    ndarray of float64, shape (H - 10, W - 10)
+    """
+    _check(pred, gt)
+    a, b = to_eval_scale(pred, mode), to_eval_scale(gt, mode)
+    if a.ndim == 2:
+        a, b = a[:, :, None], b[:, :, None]
+    if min(a.shape[:2]) < WIN_SIZE:
+        raise ValueError(f"SSIM needs images of at least {WIN_SIZE}x{WIN_SIZE}, got {a.shape[:2]}")
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    win = gaussian_window()
+    r = SSIM_BORDER
+    maps = []
+    for c in range(a.shape[2]):
+        x, y = a[:, :, c], b[:, :, c]
+
+        def f(z):
+            return cv2.filter2D(z, -1, win, borderType=cv2.BORDER_REFLECT)[r:-r, r:-r]
+
+        mx, my = f(x), f(y)
+        sxx = f(x * x) - mx * mx
+        syy = f(y * y) - my * my
+        sxy = f(x * y) - mx * my
+        maps.append(((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2)))
+    return np.mean(maps, axis=0)
+
+
+def ssim(pred: np.ndarray, gt: np.ndarray, *, mode: str = "8bit") -> float:
+    """Mean SSIM (MATLAB/BasicSR convention; see :func:`ssim_map`)."""
+    return float(np.mean(ssim_map(pred, gt, mode=mode)))

@@ -1,0 +1,196 @@
+"""``lodetools eval``: score predictions against a paired dataset's sharp images.
+
+Predictions are matched to ground-truth pairs by id. For a pair
+``<split>/<scene>/<id>`` the first existing file among
+
+1. ``<pred>/<split>/<scene>/<id>.<ext>``   (the dataset layout; ``deblur`` writes this)
+2. ``<pred>/<scene>/<id>.<ext>``
+3. ``<pred>/<scene>_<id>.<ext>``
+4. ``<pred>/<id>.<ext>``                   (only when the id is unique in the split)
+
+is used (``ext`` any image extension). Files of ``<pred>`` that match no pair
+are "extra"; pairs without a file are "missing"; both are listed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from lodetools.errors import BadConfig, BadInput, MissingInput
+from lodetools.io.atomic import atomic_write_text
+from lodetools.io.images import IMAGE_EXTENSIONS, read_image, read_mask
+from lodetools.io.layout import read_pairs
+from lodetools.metrics import aligned_metrics, psnr, ssim, weighted_psnr, weighted_ssim
+
+#: metric name -> (needs mask, description of its convention)
+METRICS = {
+    "psnr": (False, "PSNR, BasicSR convention: 8-bit rounding, float64, RGB, crop 0"),
+    "ssim": (False, "SSIM, MATLAB/BasicSR: 11x11 gaussian sigma 1.5, valid region, mean over RGB"),
+    "psnrw": (True, "weighted PSNR, ReLoBlur code: 10log10(1/(sum(m d^2)/sum(m)/3))"),
+    "ssimw": (True, "weighted SSIM, ReLoBlur code: SSIM map x mask (5 px crop) / sum(mask)"),
+    "psnra": (False, "aligned PSNR, RealBlur: intensity scaling + ECC homography + valid mask"),
+    "ssima": (False, "aligned SSIM, RealBlur protocol"),
+}
+
+
+def parse_metrics(text: str) -> list[str]:
+    """Parse ``psnr,ssim,...``; raise :class:`BadConfig` for unknown names."""
+    names = [m.strip().lower() for m in str(text).split(",") if m.strip()]
+    bad = [m for m in names if m not in METRICS]
+    if bad or not names:
+        raise BadConfig(f"unknown metric(s) {', '.join(bad) or '(none)'}; known: {', '.join(METRICS)}")
+    return names
+
+
+def match_predictions(pred_dir, pairs) -> tuple[dict, list, list]:
+    """Match prediction files to pairs.
+
+    Returns
+    -------
+    matched : dict
+        pair key -> prediction path.
+    missing : list of str
+        Keys of pairs without a prediction.
+    extra : list of str
+        Prediction files (relative to ``pred_dir``) that match no pair.
+    """
+    pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise MissingInput("predictions folder not found", pred_dir)
+    files = {}
+    for p in pred_dir.rglob("*"):
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."):
+            files.setdefault(p.relative_to(pred_dir).with_suffix("").as_posix(), p)
+    if not files:
+        raise MissingInput("no prediction images", pred_dir)
+    id_count = Counter(p.id for p in pairs)
+    matched, missing, used = {}, [], set()
+    for pair in pairs:
+        cands = [f"{pair.split}/{pair.scene}/{pair.id}", f"{pair.scene}/{pair.id}", f"{pair.scene}_{pair.id}"]
+        if id_count[pair.id] == 1:
+            cands.append(pair.id)
+        hit = next((c for c in cands if c in files and c not in used), None)
+        if hit is None:
+            missing.append(pair.key)
+        else:
+            used.add(hit)
+            matched[pair.key] = files[hit]
+    extra = sorted(files[k].relative_to(pred_dir).as_posix() for k in files if k not in used)
+    return matched, missing, extra
+
+
+def score_pair(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None, metrics) -> dict:
+    """Every requested metric of one prediction (``nan`` where undefined)."""
+    row = {}
+    aligned = None
+    for m in metrics:
+        if m == "psnr":
+            row[m] = psnr(pred, gt)
+        elif m == "ssim":
+            row[m] = ssim(pred, gt)
+        elif m == "psnrw":
+            row[m] = weighted_psnr(pred, gt, mask) if mask is not None else math.nan
+        elif m == "ssimw":
+            row[m] = weighted_ssim(pred, gt, mask) if mask is not None else math.nan
+        else:
+            aligned = aligned or aligned_metrics(pred, gt)
+            row[m] = aligned["psnr" if m == "psnra" else "ssim"]
+    return row
+
+
+def summarise(rows: list[dict], metrics) -> dict:
+    """Mean of each metric over finite values; ``n_inf`` / ``n_nan`` count the others.
+
+    Identical images give PSNR = inf; they are left out of the mean and counted.
+    """
+    out = {}
+    for m in metrics:
+        vals = np.array([r[m] for r in rows], dtype=np.float64)
+        finite = vals[np.isfinite(vals)]
+        out[m] = {"mean": float(finite.mean()) if finite.size else None, "n": int(finite.size),
+                  "n_inf": int(np.isposinf(vals).sum()), "n_nan": int(np.isnan(vals).sum())}
+    return out
+
+
+def evaluate(pred_dir, gt_root, *, split: str | None = "test", metrics=("psnr", "ssim"),
+             progress=None) -> dict:
+    """Score a folder of predictions against a paired dataset.
+
+    Parameters
+    ----------
+    pred_dir : path
+        Predicted (deblurred) images.
+    gt_root : path
+        Paired dataset (``dataset.json``, manifest, ``sharp/`` and ``mask/``).
+    split : str or None
+        Split to evaluate (None: all). Static reference pairs are skipped.
+    metrics : sequence of str
+        Names from :data:`METRICS`.
+    progress : callable, optional
+        Wraps the iterable of pairs (e.g. tqdm).
+
+    Returns
+    -------
+    dict
+        ``rows`` (per image), ``summary``, ``missing``, ``extra``, ``conventions``.
+
+    Raises
+    ------
+    BadInput
+        If a prediction and its ground truth differ in size.
+    """
+    pairs = [p for p in read_pairs(gt_root, split=split, require=("sharp",))
+             if not p.record.get("static")]
+    if not pairs:
+        raise MissingInput(f"no non-static pairs in split {split!r}", gt_root)
+    matched, missing, extra = match_predictions(pred_dir, pairs)
+    rows = []
+    it = [p for p in pairs if p.key in matched]
+    for pair in (progress(it) if progress else it):
+        pred_path = matched[pair.key]
+        pred = read_image(pred_path)
+        gt = read_image(pair.sharp)
+        if pred.shape != gt.shape:
+            raise BadInput(f"prediction is {pred.shape[1]}x{pred.shape[0]} but ground truth "
+                           f"{pair.key} is {gt.shape[1]}x{gt.shape[0]}", pred_path)
+        mask = read_mask(pair.mask) if pair.mask is not None and pair.mask.is_file() else None
+        row = {"key": pair.key, "id": pair.id, "scene": pair.scene, "prediction": str(pred_path)}
+        row.update(score_pair(pred, gt, mask, metrics))
+        rows.append(row)
+    return {"rows": rows, "summary": summarise(rows, metrics), "missing": missing, "extra": extra,
+            "conventions": {m: METRICS[m][1] for m in metrics}, "split": split,
+            "count": len(rows)}
+
+
+def write_results(result: dict, out_dir, metrics) -> tuple[Path, Path]:
+    """Write ``metrics.csv`` (per image) and ``summary.json``; return their paths."""
+    out_dir = Path(out_dir)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["key", "scene", "id", *metrics, "prediction"])
+    for r in result["rows"]:
+        w.writerow([r["key"], r["scene"], r["id"], *[f"{r[m]:.6f}" if np.isfinite(r[m]) else str(r[m])
+                                                      for m in metrics], r["prediction"]])
+    csv_path, json_path = out_dir / "metrics.csv", out_dir / "summary.json"
+    atomic_write_text(csv_path, buf.getvalue())
+    doc = {k: v for k, v in result.items() if k != "rows"}
+    atomic_write_text(json_path, json.dumps(doc, indent=2) + "\n")
+    return csv_path, json_path
+
+
+def format_table(result: dict, metrics) -> str:
+    """The summary as a small text table."""
+    lines = [f"{'metric':<8}{'mean':>10}{'n':>6}  convention"]
+    for m in metrics:
+        s = result["summary"][m]
+        mean = "-" if s["mean"] is None else f"{s['mean']:.4f}"
+        extra = f" (+{s['n_inf']} inf)" if s["n_inf"] else ""
+        lines.append(f"{m:<8}{mean:>10}{s['n']:>6}  {METRICS[m][1]}{extra}")
+    return "\n".join(lines)

@@ -1,0 +1,201 @@
+"""The ``lbs`` pipeline: BladeNet's Local Blur Synthesis over a VOC and a folder of backgrounds.
+
+Inputs are a PASCAL VOC 2012 folder (objects; see :mod:`lodetools.io.voc`)
+and sharp backgrounds: any folder of images (searched recursively; if some
+images sit in folders named ``sharp`` or ``*_sharp``, as in GoPro/REDS, only
+those are used) or a paired dataset written by lodetools (its ``sharp/``
+images). Every sample is one work item: it picks a background, the moving and
+static objects, synthesises the pair (:func:`lodetools.synth.lbs.local_blur_sample`)
+and writes ``blur/``, ``sharp/`` and ``mask/`` in the paired layout, with the
+VOC sources and class ids of the objects in the manifest provenance.
+
+A bad VOC entry (missing JPEG, corrupt or inconsistent label PNGs) stops the
+run with an error naming it, or with ``--on-error skip`` is left out with a
+warning. Objects that do not fit in the chosen background (after the 1.2
+rescale) are skipped for that background; a background that no object fits in fails its
+sample with a :class:`~lodetools.errors.BadInput` naming it (``--on-error
+skip`` goes on with the other samples).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from lodetools.color.crf import CRF, parse_crf
+from lodetools.errors import BadConfig, BadInput, MissingInput
+from lodetools.io.images import IMAGE_EXTENSIONS, natural_key, read_image
+from lodetools.io.layout import item_key, read_pairs, write_pair
+from lodetools.io.manifest import DATASET_JSON, write_dataset_json
+from lodetools.io.voc import InstanceRef, find_voc_root, index_instances, load_cutout
+from lodetools.runner import RunOptions, RunSummary, WorkItem, check_output, run_items
+from lodetools.synth.lbs import LBSParams, linear_cutout, local_blur_sample, scaled_shape
+
+COMMAND = "lbs"
+#: zero-alpha margin of every cut-out (see :func:`lodetools.io.voc.cut_instance`)
+PAD = 1
+
+
+def _is_sharp_dir(name: str) -> bool:
+    low = name.lower()
+    return low == "sharp" or low.endswith("_sharp")
+
+
+def find_backgrounds(folder) -> list[Path]:
+    """Background images: a paired dataset's sharp images or every image under a folder.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A lodetools paired dataset (has ``dataset.json``), or any folder of
+        images (searched recursively, hidden entries skipped). When some images
+        are in folders named ``sharp`` or ``*_sharp`` (GoPro, REDS) only those
+        are taken.
+
+    Returns
+    -------
+    list of pathlib.Path
+        In natural order of their relative paths.
+
+    Raises
+    ------
+    MissingInput
+        If the folder does not exist or holds no image.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MissingInput("backgrounds folder not found", folder)
+    if (folder / DATASET_JSON).is_file():
+        return [p.sharp for p in read_pairs(folder, require=("sharp",))]
+    paths = []
+    for p in folder.rglob("*"):
+        rel = p.relative_to(folder).parts
+        if p.suffix.lower() in IMAGE_EXTENSIONS and not any(s.startswith(".") for s in rel) and p.is_file():
+            paths.append(p)
+    sharp = [p for p in paths if any(_is_sharp_dir(s) for s in p.relative_to(folder).parts[:-1])]
+    paths = sharp or paths
+    if not paths:
+        raise MissingInput("no images in the backgrounds folder", folder)
+    return sorted(paths, key=lambda p: natural_key(p.relative_to(folder).as_posix()))
+
+
+def instance_shapes(refs: list[InstanceRef], scale: float) -> np.ndarray:
+    """``(N, 2)`` int array: each instance's cut-out ``(h, w)`` after rescaling."""
+    out = np.zeros((len(refs), 2), np.int64)
+    for i, r in enumerate(refs):
+        y0, x0, y1, x1 = r.bbox
+        out[i] = scaled_shape((y1 - y0 + 2 * PAD, x1 - x0 + 2 * PAD), scale)
+    return out
+
+
+def _centre(matrix: np.ndarray, shape) -> list[float]:
+    h, w = shape
+    c = np.asarray(matrix) @ np.array([(w - 1) / 2.0, (h - 1) / 2.0, 1.0])
+    return [round(float(c[0]), 3), round(float(c[1]), 3)]
+
+
+def make_sample(item: WorkItem, rng: np.random.Generator, *, out, voc, refs, shapes, backgrounds,
+                bg_root, params: LBSParams, crf: CRF, split: str, scene: str, bit_depth: int) -> dict:
+    """Synthesise and write one sample; return its manifest record.
+
+    Raises
+    ------
+    BadInput
+        If no VOC instance fits in the chosen background, or an input is corrupt.
+    """
+    bg_path = Path(backgrounds[int(rng.integers(len(backgrounds)))])
+    background = read_image(bg_path)
+    H, W = background.shape[:2]
+    fitting = np.nonzero((shapes[:, 0] <= H) & (shapes[:, 1] <= W))[0]
+    if fitting.size == 0:
+        h, w = shapes[np.argmin(shapes.prod(axis=1))]
+        raise BadInput(f"no VOC instance fits in this {W}x{H} background (the smallest, rescaled by "
+                       f"{params.object_scale:g}, is {w}x{h})", bg_path)
+    n_static = int(rng.integers(params.static_min, params.static_max + 1))
+    n = params.moving + n_static
+    picks = rng.choice(fitting, size=n, replace=bool(fitting.size < n))
+    cuts = []
+    for j in picks:
+        vc = load_cutout(voc, refs[j], pad=PAD)
+        cuts.append(linear_cutout(vc.rgb, vc.alpha, crf, scale=params.object_scale, source=vc.source))
+    moving, static = cuts[:params.moving], cuts[params.moving:]
+    sample = local_blur_sample(rng, crf.to_linear(background), moving, static, params=params, crf=crf)
+    rec = write_pair(out, split, scene, item.payload,
+                     {"blur": sample.blur, "sharp": sample.sharp, "mask": sample.mask}, bit_depth=bit_depth)
+    objects = []
+    for k, (j, c) in enumerate(zip(picks, cuts)):
+        ref = refs[j]
+        o = {"role": "moving" if k < params.moving else "static", "voc": ref.source,
+             "class_id": ref.class_id, "class_name": ref.class_name,
+             "size": [int(c.alpha.shape[1]), int(c.alpha.shape[0])]}
+        if k < params.moving:
+            traj = sample.trajectories[k]
+            o["start"], o["end"] = _centre(traj[0], c.alpha.shape), _centre(traj[-1], c.alpha.shape)
+        else:
+            o["position"] = _centre(sample.static_poses[k - params.moving], c.alpha.shape)
+        objects.append(o)
+    try:
+        bg_name = bg_path.relative_to(bg_root).as_posix()
+    except ValueError:
+        bg_name = str(bg_path)
+    rec["provenance"] = {
+        "background": bg_name, "size": [W, H], "frames": sample.n_frames, "crf": crf.name,
+        "class_ids": [o["class_id"] for o in objects if o["role"] == "moving"],
+        "static_class_ids": [o["class_id"] for o in objects if o["role"] == "static"],
+        "objects": objects, "blurred_fraction": round(float(sample.mask.mean()), 6),
+    }
+    return rec
+
+
+def lbs_params_from(params: dict) -> LBSParams:
+    """An :class:`LBSParams` from the command's effective parameters (checked)."""
+    names = LBSParams.__dataclass_fields__
+    return LBSParams(**{k: params[k] for k in names if k in params}).check()
+
+
+def run(params: dict, opts: RunOptions, computed: dict, recipe: str | None) -> RunSummary:
+    """Run the ``lbs`` command: index the VOC, find backgrounds, synthesise ``count`` samples.
+
+    Parameters
+    ----------
+    params : dict
+        Effective options (``voc``, ``backgrounds``, ``count``, ``voc_split``,
+        ``min_area``, ``crf``, ``split``, ``scene``, ``bit_depth`` and the
+        :class:`LBSParams` fields).
+    opts : RunOptions
+    computed : dict
+        The parameters recorded in ``dataset.json`` (compared on resume).
+    recipe : str or None
+
+    Returns
+    -------
+    RunSummary
+    """
+    if params.get("count") is None or int(params["count"]) < 1:
+        raise BadConfig("--count must be given (a positive number of samples)")
+    lp = lbs_params_from(params)
+    crf = parse_crf(params["crf"])
+    voc = find_voc_root(params["voc"])
+    bad: list | None = [] if opts.on_error == "skip" else None
+    refs = index_instances(voc, split=params["voc_split"], min_area=int(params["min_area"]), skipped=bad)
+    for msg in bad or ():
+        print(f"warning: skipped VOC entry: {msg}", file=sys.stderr)
+    bg_root = Path(params["backgrounds"])
+    backgrounds = find_backgrounds(bg_root)
+    check_output(opts.out, COMMAND, computed, overwrite=opts.overwrite)
+    split, scene = params["split"], params["scene"]
+    items = [WorkItem(item_key(split, scene, f"{i:06d}"), f"{i:06d}") for i in range(int(params["count"]))]
+    fn = functools.partial(make_sample, out=opts.out, voc=voc, refs=refs,
+                           shapes=instance_shapes(refs, lp.object_scale), backgrounds=backgrounds,
+                           bg_root=bg_root, params=lp, crf=crf, split=split, scene=scene,
+                           bit_depth=int(params["bit_depth"]))
+    summary = run_items(items, fn, opts)
+    classes = sorted({r.class_id for r in refs})
+    write_dataset_json(opts.out, command=COMMAND, params=computed, recipe=recipe,
+                       counts={"pairs": len(summary.records)},
+                       extra={"sources": {"voc": str(voc), "voc_instances": len(refs), "voc_classes": classes,
+                                          "backgrounds": str(bg_root), "background_images": len(backgrounds)}})
+    return summary

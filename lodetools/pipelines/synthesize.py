@@ -1,0 +1,333 @@
+"""The ``synthesize`` pipeline: blurred/sharp pairs from high-frame-rate videos.
+
+GoPro/REDS/LODE recipe (LODE section 3 and appendix A.1): per clip, N
+non-overlapping windows of M consecutive frames (M odd, drawn per window from
+``[frames_min, frames_max]``); blurred = ``g(mean(g^-1(frames)))`` (LODE Eqs.
+(6)-(7)), sharp = the middle frame, bit-exact. Clips are split into
+train/val/test by video, so no source video feeds two splits.
+
+One work item per clip: the clip is decoded once, front to back, and each
+window is averaged as its frames stream past (memory: one window's
+accumulator, never the clip). A clip whose decoding fails part-way leaves no
+file behind (the windows it already wrote are removed) and is reported.
+
+Output layout (:mod:`lodetools.io.layout`): ``<split>/<clip>/blur/<mid>.png``
+and ``.../sharp/<mid>.png`` where ``<clip>`` is the source video's name and
+``<mid>`` the six-digit index of the sharp (middle) frame in the clip, as
+GoPro names its files by frame number. M, the frame range, the CRF, the seed
+and the saturation/noise settings are in each record's ``provenance``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lodetools.color.crf import parse_crf
+from lodetools.errors import BadConfig, BadInput, LodeError, MissingInput
+from lodetools.io.images import list_images
+from lodetools.io.layout import item_key, write_pair
+from lodetools.io.paths import confined, safe_name
+from lodetools.io.video import count_frames, is_video_file, iter_frames, list_videos, probe_video
+from lodetools.runner import RunSummary, WorkItem, in_shard, item_rng, run_items
+from lodetools.synth.averaging import (
+    Noise, Saturation, check_window_length, odd_lengths, plan_windows, synthesize_windows,
+)
+
+
+def prefetch(frames, depth: int = 2):
+    """Read up to ``depth`` frames ahead in a thread, so decoding overlaps averaging.
+
+    Reading a decoder pipe and the averaging's numpy/OpenCV calls release the
+    GIL, so the two run in parallel. Memory grows by at most ``depth + 1``
+    frames. Exceptions of the reader are re-raised in the consumer; closing
+    the returned generator stops the thread (and closes ``frames``).
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(x):
+        while not stop.is_set():
+            try:
+                q.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        try:
+            for f in frames:
+                if not put(("ok", f)):
+                    break
+                del f
+        except BaseException as exc:  # handed to the consumer
+            put(("err", exc))
+            return
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None and stop.is_set():
+                with contextlib.suppress(Exception):
+                    close()
+        put(("ok", done))
+
+    th = threading.Thread(target=work, daemon=True, name="lodetools-prefetch")
+    th.start()
+    try:
+        while True:
+            kind, val = q.get()
+            if kind == "err":
+                raise val
+            if val is done:
+                return
+            yield val
+            del val
+    finally:
+        stop.set()
+        th.join()
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One source video: a file or a frame folder."""
+
+    name: str
+    path: Path
+    n_frames: int
+    fps: float | None
+
+
+def find_clips(inputs) -> list[tuple[str, Path]]:
+    """The source videos of ``inputs``: ``(name, path)`` in natural order.
+
+    Each input is a folder of videos (files and frame sub-folders), a single
+    video file, or a single folder of frames. The clip name is the file stem
+    or folder name, made safe for the layout.
+
+    Raises
+    ------
+    MissingInput
+        An input does not exist, or no video is found at all.
+    BadInput
+        Two clips share a name.
+    """
+    found: list[tuple[str, Path]] = []
+    for inp in inputs:
+        p = Path(inp)
+        if not p.exists():
+            raise MissingInput("video folder not found", p)
+        if p.is_file():
+            if not is_video_file(p):
+                raise BadInput("not a video file (by extension)", p)
+            paths = [p]
+        else:
+            paths = list_videos(p)
+            if not paths and list_images(p):
+                paths = [p]  # the folder is itself one clip of frames
+        for q in paths:
+            found.append((safe_name(q.stem if q.is_file() else q.name, what="clip name"), q))
+    if not found:
+        raise MissingInput("no videos or frame folders found", ", ".join(str(i) for i in inputs) or "(none)")
+    seen: dict[str, Path] = {}
+    for name, q in found:
+        if name in seen:
+            raise BadInput(f"two clips are named {name!r}: {seen[name]} and {q}", q)
+        seen[name] = q
+    return found
+
+
+def window_lengths(m: int | None, frames_min: int, frames_max: int) -> list[int]:
+    """The allowed window lengths: ``[m]`` if given, else the odd values in the range.
+
+    Raises
+    ------
+    BadConfig
+        Even M (the sharp image must be the middle frame), M < 3, or an empty range.
+    """
+    if m is not None:
+        return [check_window_length(m)]
+    return odd_lengths(frames_min, frames_max)
+
+
+def _count(value, fraction, n: int, what: str) -> int:
+    if value is not None and fraction is not None:
+        raise BadConfig(f"give --{what}-count or --{what}-fraction, not both")
+    if fraction is not None:
+        if not 0 <= fraction <= 1:
+            raise BadConfig(f"--{what}-fraction {fraction} must be in [0, 1]")
+        return int(math.floor(fraction * n + 0.5))
+    if value is not None and value < 0:
+        raise BadConfig(f"--{what}-count {value} must be >= 0")
+    return int(value or 0)
+
+
+def assign_splits(names, seed: int, *, val_count=None, val_fraction=None,
+                  test_count=None, test_fraction=None) -> dict[str, str]:
+    """Split clips by video: clip name -> ``'train' | 'val' | 'test'``.
+
+    A permutation of the sorted names seeded by ``seed`` alone: the first
+    clips go to val, the next to test, the rest to train. The same clips and
+    seed always give the same split, whatever the sharding or worker count.
+
+    Raises
+    ------
+    BadConfig
+        Count and fraction both given, or more val + test clips than clips.
+    """
+    names = sorted(names)
+    n = len(names)
+    nv = _count(val_count, val_fraction, n, "val")
+    nt = _count(test_count, test_fraction, n, "test")
+    if nv + nt > n:
+        raise BadConfig(f"asked for {nv} val + {nt} test clips but only {n} clips are usable")
+    order = item_rng(seed, "split").permutation(n)
+    split = {}
+    for rank, i in enumerate(order):
+        split[names[i]] = "val" if rank < nv else "test" if rank < nv + nt else "train"
+    return split
+
+
+def probe_clip(name: str, path: Path, fps: float | None) -> Clip:
+    """Frame count (exact) and frame rate (``fps`` overrides the container's).
+
+    Raises
+    ------
+    BadInput
+        If the file cannot be decoded, or holds clearly fewer frames than its
+        container's duration x frame rate (a truncated file: more than 2 % and
+        more than one frame missing).
+    """
+    info = probe_video(path)
+    n = info.n_frames if info.kind == "frames" else count_frames(path)
+    if info.kind == "video" and info.n_frames and n < info.n_frames - max(1, 0.02 * info.n_frames):
+        raise BadInput(f"video is truncated: {n} of {info.n_frames} frames", path)
+    return Clip(name, path, int(n), fps if fps else info.fps)
+
+
+def process_clip(item: WorkItem, rng: np.random.Generator, *, out: Path, crf_spec: str,
+                 lengths: list[int], windows_per_clip: int, bit_depth: int, seed: int,
+                 saturation: Saturation | None, noise: Noise | None) -> list[dict]:
+    """Synthesise every window of one clip (a runner item function).
+
+    The windows are planned from the item's generator, then the clip is
+    streamed once. On a decoding error the files already written for this
+    clip are removed and :class:`BadInput` is raised.
+    """
+    split, clip = item.payload
+    crf = parse_crf(crf_spec)
+    windows = plan_windows(clip.n_frames, lengths, rng, windows_per_clip)
+    written: list[Path] = []
+    records = []
+    base_prov = {"source": str(Path(clip.path).resolve()), "clip": clip.name, "fps": clip.fps, "crf": crf.name,
+                 "seed": seed, "clip_frames": clip.n_frames,
+                 "saturation": None if saturation is None else vars(saturation).copy(),
+                 "noise": None if noise is None else vars(noise).copy()}
+    try:
+        with contextlib.closing(prefetch(iter_frames(clip.path))) as frames:
+            for res in synthesize_windows(enumerate(frames), windows, crf, saturation=saturation,
+                                          noise=noise, rng=rng, bit_depth=bit_depth):
+                iid = f"{res.window.middle:06d}"
+                sharp = res.sharp
+                if bit_depth == 16 and sharp.dtype == np.uint8:
+                    sharp = sharp.astype(np.uint16) * np.uint16(257)  # the same values, 16-bit
+                rec = write_pair(out, split, clip.name, iid, {"blur": res.blur, "sharp": sharp},
+                                 bit_depth=bit_depth)
+                written += [confined(out, rel) for rel in rec["files"].values()]
+                rec["provenance"] = {**base_prov, **res.provenance}
+                records.append(rec)
+    except BaseException as exc:
+        for p in written:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        if isinstance(exc, LodeError) and exc.path is None:
+            raise BadInput(exc.what, clip.path) from None
+        raise
+    return records
+
+
+@dataclass
+class Plan:
+    """What a synthesize run will do."""
+
+    items: list[WorkItem]
+    skipped: dict[str, str]
+    splits: dict[str, str]
+
+
+def plan(inputs, *, seed: int, lengths: list[int], fps: float | None, windows_per_clip: int,
+         val_count=None, val_fraction=None, test_count=None, test_fraction=None,
+         on_error: str = "stop") -> Plan:
+    """Find, probe and split the clips; one work item per usable clip.
+
+    A clip shorter than the shortest allowed M is skipped (listed in
+    ``Plan.skipped`` with the reason) and takes no part in the split; so is a
+    corrupt or truncated video with ``on_error='skip'`` (else its error is
+    raised before anything is written). Every
+    clip is probed (also under ``--shard``) so that all shards agree on the split.
+    """
+    if windows_per_clip < 0:
+        raise BadConfig(f"--windows-per-clip {windows_per_clip} must be >= 0 (0: as many as fit)")
+    clips, skipped = [], {}
+    for name, path in find_clips(inputs):
+        try:
+            clip = probe_clip(name, path, fps)
+        except LodeError as exc:
+            if on_error != "skip":
+                raise
+            skipped[name] = exc.what
+            continue
+        if clip.n_frames < min(lengths):
+            skipped[name] = f"{clip.n_frames} frames, shorter than M = {min(lengths)}"
+            continue
+        clips.append(clip)
+    if not clips:
+        raise BadInput("no clip is long enough for a window of "
+                       f"{min(lengths)} frames", ", ".join(str(i) for i in inputs))
+    splits = assign_splits([c.name for c in clips], seed, val_count=val_count, val_fraction=val_fraction,
+                           test_count=test_count, test_fraction=test_fraction)
+    items = [WorkItem(item_key(splits[c.name], c.name, "clip"), (splits[c.name], c)) for c in clips]
+    return Plan(items, skipped, splits)
+
+
+def run_synthesize(params: dict, opts) -> tuple[Plan, RunSummary]:
+    """Run the pipeline with a command's effective parameters (see the command's help)."""
+    lengths = window_lengths(params.get("m"), params["frames_min"], params["frames_max"])
+    crf = parse_crf(params["crf"])
+    if params["bit_depth"] not in (8, 16):
+        raise BadConfig(f"--bit-depth {params['bit_depth']}: expected 8 or 16")
+    saturation = None
+    if params.get("saturation"):
+        lo, hi = params["saturation_min"], params["saturation_max"]
+        if not 0 <= lo <= hi:
+            raise BadConfig(f"saturation gain range {lo}..{hi}: need 0 <= min <= max")
+        saturation = Saturation(lo, hi)
+    noise = None
+    if params.get("noise"):
+        if params["noise_shot"] < 0 or params["noise_read"] < 0:
+            raise BadConfig("noise levels must be >= 0")
+        noise = Noise(params["noise_shot"], params["noise_read"])
+    if not params.get("videos"):
+        raise BadConfig("no input: give --videos DIR (a folder of videos or frame folders)")
+    p = plan(params["videos"], seed=opts.seed, lengths=lengths, fps=params.get("fps"),
+             windows_per_clip=params["windows_per_clip"], val_count=params.get("val_count"),
+             val_fraction=params.get("val_fraction"), test_count=params.get("test_count"),
+             test_fraction=params.get("test_fraction"), on_error=opts.on_error)
+    fn = functools.partial(process_clip, out=opts.out, crf_spec=crf.name if crf.kind != "table" else
+                           params["crf"], lengths=lengths, windows_per_clip=params["windows_per_clip"],
+                           bit_depth=params["bit_depth"], seed=opts.seed, saturation=saturation,
+                           noise=noise)
+    summary = run_items(p.items, fn, opts)
+    return p, summary
+
+
+__all__ = ["Clip", "Plan", "assign_splits", "find_clips", "plan", "probe_clip", "process_clip",
+           "run_synthesize", "window_lengths"]

@@ -1,0 +1,300 @@
+"""Local Blur Synthesis (lodetools.synth.lbs) and the ``lbs`` pipeline on the mini VOC."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lodetools.color.crf import CRF
+from lodetools.errors import BadConfig, BadInput
+from lodetools.io.images import read_image, read_image_native, read_mask, write_image
+from lodetools.io.manifest import read_manifest
+from lodetools.pipelines.lbs import find_backgrounds
+from lodetools.sim.photos import composite, linear_photo, make_cutout, render_layer
+from lodetools.sim.voc import write_voc
+from lodetools.synth.lbs import (
+    LBSParams, linear_cutout, local_blur_sample, odd_frame_count, random_trajectory, synthesize_linear,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+H, W = 64, 96
+
+
+def _objects(rng, n_moving=2, n_static=1):
+    mov = [make_cutout(rng, int(rng.integers(14, 28))) for _ in range(n_moving)]
+    st = [make_cutout(rng, int(rng.integers(12, 20))) for _ in range(n_static)]
+    return mov, st
+
+
+@pytest.mark.parametrize("seed,signed", [(0, False), (1, True), (2, False)])
+def test_sample_matches_whole_frame_compositing(seed, signed):
+    """Against an independent float64 reference: every frame composited on the whole canvas
+    with lodetools.sim.photos, blur = (mean frames)**(1/2.2), sharp = middle frame,
+    mask = OR of alpha > 0 of the moving objects over all frames."""
+    rng = np.random.default_rng(seed)
+    bg = linear_photo("chelsea", (H, W))
+    mov, st = _objects(rng)
+    params = LBSParams(signed_translation=signed, translate_px=1.5)
+    s = local_blur_sample(rng, bg, mov, st, params=params)
+    assert s.n_frames % 2 == 1 and 7 <= s.n_frames <= 13
+    frames, ref_mask = [], np.zeros((H, W), bool)
+    for t in range(s.n_frames):
+        layers = [render_layer(c, M, (H, W)) for c, M in zip(st, s.static_poses)]
+        for c, traj in zip(mov, s.trajectories):
+            layers.append(render_layer(c, traj[t], (H, W)))
+            ref_mask |= layers[-1][1] > 0
+        frames.append(composite(bg, layers).astype(np.float64))
+    ref_blur = np.clip(np.mean(frames, axis=0), 0, 1) ** (1 / 2.2)
+    ref_sharp = np.clip(frames[s.n_frames // 2], 0, 1) ** (1 / 2.2)
+    np.testing.assert_array_equal(s.mask, ref_mask)
+    assert ref_mask.any() and not ref_mask.all()
+    assert np.abs(s.blur - ref_blur).max() < 1e-4
+    assert np.abs(s.sharp - ref_sharp).max() < 1e-4
+
+
+def test_outside_the_mask_blur_equals_sharp_and_static_objects_stay_sharp():
+    rng = np.random.default_rng(2)
+    bg = linear_photo("coffee", (H, W))
+    mov, st = _objects(rng, n_static=2)
+    s = local_blur_sample(rng, bg, mov, st, params=LBSParams(frames_min=13, frames_max=13))
+    q = lambda x: np.floor(np.clip(x, 0, 1) * 255 + 0.5).astype(int)  # noqa: E731
+    diff = np.abs(q(s.blur) - q(s.sharp)).max(axis=2)
+    assert diff[~s.mask].max() <= 1 and (diff[~s.mask] > 0).mean() < 0.01  # identical up to rounding
+    assert diff[s.mask].max() > 10  # and the moving objects are blurred
+    static_alpha = np.zeros((H, W))
+    for c, M in zip(st, s.static_poses):
+        static_alpha = np.maximum(static_alpha, render_layer(c, M, (H, W))[1])
+    solid = (static_alpha > 0.99) & ~s.mask
+    assert solid.sum() > 50
+    assert diff[solid].max() <= 1
+    plain = CRF("gamma").to_display(bg)
+    assert np.abs(s.sharp[solid] - plain[solid]).max() > 0.1  # the static objects are really there
+
+
+def test_mask_covers_every_moving_pixel_of_every_frame_only():
+    """Static objects are not in the mask; an object that never moves has a mask = its footprint."""
+    rng = np.random.default_rng(3)
+    bg = linear_photo("rocket", (H, W))
+    mov, st = _objects(rng, n_moving=1, n_static=1)
+    M = np.array([[1.0, 0, 30], [0, 1.0, 20]])
+    traj = np.stack([M] * 5)
+    res = synthesize_linear(bg, mov, [traj], st, [np.array([[1.0, 0, 5], [0, 1.0, 5]])])
+    foot = render_layer(mov[0], M, (H, W))[1] > 0
+    np.testing.assert_array_equal(res.mask, foot)
+    np.testing.assert_allclose(res.blur, res.sharp, atol=1e-6)  # no motion, no blur
+
+
+def test_apart_and_overlapping_movers_match_whole_frame_compositing():
+    """Objects 0 and 2 overlap (composited together, 2 over 0), object 1 is elsewhere."""
+    rng = np.random.default_rng(4)
+    bg = linear_photo("astronaut", (H, W))
+    mov = [make_cutout(rng, 18) for _ in range(3)]
+    params = LBSParams(p_scale=1, p_rotate=1, translate_px=1.0)
+    starts = [np.array([[1.0, 0, x], [0, 1.0, y]]) for x, y in ((5, 5), (70, 40), (12, 9))]
+    trajs = [random_trajectory(rng, s_, c.alpha.shape, 9, params) for s_, c in zip(starts, mov)]
+    res = synthesize_linear(bg, mov, trajs)
+    frames = [composite(bg, [render_layer(c, tr[t], (H, W)) for c, tr in zip(mov, trajs)]) for t in range(9)]
+    np.testing.assert_allclose(res.blur, np.mean(frames, axis=0), atol=1e-5)
+    np.testing.assert_allclose(res.sharp, frames[4], atol=1e-5)
+    ref_mask = np.zeros((H, W), bool)
+    for c, tr in zip(mov, trajs):
+        for M in tr:
+            ref_mask |= render_layer(c, M, (H, W))[1] > 0
+    np.testing.assert_array_equal(res.mask, ref_mask)
+
+
+def test_trajectory_steps_follow_the_code_magnitudes():
+    rng = np.random.default_rng(11)
+    shape = (21, 17)
+    start = np.array([[1.0, 0.0, 40.0], [0.0, 1.0, 30.0]])
+    # translation only: each step moves 0 or +1 px per axis, never anything else
+    tr = random_trajectory(rng, start, shape, 60, LBSParams(p_scale=0, p_rotate=0))
+    steps = np.diff(tr[:, :, 2], axis=0)
+    assert set(np.unique(steps)) == {0.0, 1.0}
+    np.testing.assert_array_equal(tr[:, :, :2], np.broadcast_to(start[:, :2], tr[:, :, :2].shape))
+    # scaling and rotation every step, no translation: about the object's own centre, within +-1 % / +-0.3 deg
+    p = LBSParams(translate_px=0, p_scale=1, p_rotate=1)
+    tr = random_trajectory(rng, start, shape, 60, p)
+    c0 = np.array([(shape[1] - 1) / 2, (shape[0] - 1) / 2, 1.0])
+    np.testing.assert_allclose(tr @ c0, np.broadcast_to(start @ c0, (60, 2)), atol=1e-9)
+    A = tr[:, :, :2]
+    scale = np.sqrt(np.linalg.det(A))
+    angle = np.degrees(np.arctan2(A[:, 1, 0], A[:, 0, 0]))
+    assert np.all(np.abs(scale[1:] / scale[:-1] - 1) <= 0.01 + 1e-12)
+    assert np.all(np.abs(np.diff(angle)) <= 0.3 + 1e-9) and np.abs(np.diff(angle)).max() > 0.05
+    # signed translation: one fixed direction per object and axis
+    tr = random_trajectory(np.random.default_rng(2), start, shape, 40, LBSParams(signed_translation=True,
+                                                                                 p_scale=0, p_rotate=0))
+    steps = np.diff(tr[:, :, 2], axis=0)
+    for axis in (0, 1):
+        vals = set(np.unique(steps[:, axis])) - {0.0}
+        assert len(vals) == 1 and vals <= {-1.0, 1.0}
+
+
+def test_frame_counts_are_odd_and_cover_the_range():
+    rng = np.random.default_rng(0)
+    assert {odd_frame_count(rng, 7, 13) for _ in range(300)} == {7, 9, 11, 13}
+    assert {odd_frame_count(rng, 5, 21) for _ in range(600)} == set(range(5, 22, 2))
+    with pytest.raises(BadConfig):
+        LBSParams(frames_min=8, frames_max=8).check()
+    with pytest.raises(BadConfig):
+        LBSParams(static_min=3, static_max=1).check()
+
+
+def test_linear_cutout_rescales_by_1_2_without_bleeding():
+    rgb = np.zeros((20, 30, 3), np.float32)
+    rgb[...] = (0.5, 0.25, 1.0)
+    rgb[:, :5] = 0.0  # colours outside the object must not leak into its edge
+    alpha = np.zeros((20, 30), np.float32)
+    alpha[1:-1, 5:-1] = 1.0
+    cut = linear_cutout(rgb, alpha, CRF("gamma", gamma=2.2), scale=1.2)
+    assert cut.alpha.shape == (24, 36) and cut.rgb.shape == (24, 36, 3)
+    inside = cut.alpha > 0.01
+    np.testing.assert_allclose(cut.rgb[inside], np.broadcast_to(np.float32([0.5, 0.25, 1.0]) ** 2.2,
+                                                                (inside.sum(), 3)), rtol=1e-4)
+    assert abs(cut.alpha.sum() - 1.44 * alpha.sum()) < 0.05 * alpha.sum()
+
+
+# ---------------------------------------------------------------- pipeline / CLI
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lbs")
+    truth = write_voc(root / "voc", seed=5, preset="test")
+    crf = CRF("gamma")
+    for name in ("coffee", "chelsea"):
+        write_image(root / "bg" / f"{name}.png", crf.to_display(linear_photo(name, (H, W))))
+    write_image(root / "tiny" / "t.png", crf.to_display(linear_photo("rocket", (12, 12))))
+    write_image(root / "mid" / "m.png", crf.to_display(linear_photo("rocket", (26, 26))))
+    return root, truth
+
+
+def _run(*args):
+    from lodetools.commands.lbs import command
+
+    return CliRunner().invoke(command, [str(a) for a in args], catch_exceptions=True)
+
+
+def _base(world, out, *extra):
+    root, _ = world
+    return ["--voc", root / "voc", "--backgrounds", root / "bg", "--out", out, "--count", 4,
+            "--min-area", 40, "--quiet", *extra]
+
+
+def _hashes(out):
+    return {k: r["sha256"] for k, r in read_manifest(out).items()}
+
+
+def test_cli_deterministic_serial_equals_workers(world, tmp_path):
+    r = _run(*_base(world, tmp_path / "a", "--seed", 1))
+    assert r.exit_code == 0, r.output
+    r = _run(*_base(world, tmp_path / "b", "--seed", 1, "--workers", 2))
+    assert r.exit_code == 0, r.output
+    r = _run(*_base(world, tmp_path / "c", "--seed", 2))
+    assert r.exit_code == 0, r.output
+    a = _hashes(tmp_path / "a")
+    assert len(a) == 4 and a == _hashes(tmp_path / "b")
+    assert a != _hashes(tmp_path / "c")
+    r = _run(*_base(world, tmp_path / "a", "--seed", 1))  # a rerun resumes: nothing to do
+    assert r.exit_code == 0 and "0 done, 4 already done" in r.output
+
+
+def test_cli_outputs_pairs_masks_and_provenance(world, tmp_path):
+    root, truth = world
+    r = _run(*_base(world, tmp_path / "o", "--recipe", "bladenet-lbs", "--frames-min", 5))
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "o" / "dataset.json").read_text())
+    assert doc["parameters"]["frames_min"] == 5 and doc["parameters"]["frames_max"] == 13
+    assert doc["parameters"]["object_scale"] == 1.2 and doc["recipe"].endswith("bladenet-lbs.toml")
+    classes = {f"{im['name']}#{i['id']}": i["class_id"] for im in truth["images"] for i in im["instances"]}
+    for rec in read_manifest(tmp_path / "o").values():
+        prov = rec["provenance"]
+        roles = [o["role"] for o in prov["objects"]]
+        assert roles.count("moving") == 2 and 1 <= roles.count("static") <= 2
+        assert prov["frames"] % 2 == 1 and 5 <= prov["frames"] <= 13
+        for o in prov["objects"]:
+            assert o["class_id"] == classes[o["voc"]]
+        assert prov["class_ids"] == [o["class_id"] for o in prov["objects"] if o["role"] == "moving"]
+        blur = read_image_native(tmp_path / "o" / rec["files"]["blur"]).astype(int)
+        sharp = read_image_native(tmp_path / "o" / rec["files"]["sharp"]).astype(int)
+        mask = read_mask(tmp_path / "o" / rec["files"]["mask"])
+        assert blur.shape == (H, W, 3) and mask.any()
+        assert np.abs(blur - sharp).max(axis=2)[~mask].max() <= 1
+        assert abs(mask.mean() - prov["blurred_fraction"]) < 1e-5
+
+
+def test_backgrounds_from_a_folder_or_a_paired_dataset(world, tmp_path):
+    root, _ = world
+    assert [p.name for p in find_backgrounds(root / "bg")] == ["chelsea.png", "coffee.png"]
+    for role in ("train_blur", "train_sharp"):
+        write_image(tmp_path / "reds" / role / "000" / "00000000.png", np.zeros((8, 8, 3), np.float32))
+    assert [p.parent.parent.name for p in find_backgrounds(tmp_path / "reds")] == ["train_sharp"]
+    r = _run(*_base(world, tmp_path / "p", "--count", 2))
+    assert r.exit_code == 0, r.output
+    sharp = find_backgrounds(tmp_path / "p")
+    assert len(sharp) == 2 and all(p.parent.name == "sharp" for p in sharp)
+    (tmp_path / "empty").mkdir()
+    r = _run(*_base(world, tmp_path / "q")[:2], "--backgrounds", tmp_path / "empty", "--out", tmp_path / "q",
+             "--count", 1, "--min-area", 40)
+    assert "no images" in str(r.exception)
+
+
+def test_objects_larger_than_the_background_are_skipped_or_fail(world, tmp_path):
+    root, _ = world
+    # 26x26: some instances fit, the larger ones are skipped
+    from lodetools.io.voc import index_instances
+    from lodetools.pipelines.lbs import instance_shapes
+
+    big = (instance_shapes(index_instances(root / "voc", min_area=40), 1.2) > 26).any(axis=1)
+    assert 0 < big.sum() < big.size
+    r = _run(*_base(world, tmp_path / "m")[:2], "--backgrounds", root / "mid", "--out", tmp_path / "m",
+             "--count", 4, "--min-area", 40)
+    assert r.exit_code == 0, r.output
+    for rec in read_manifest(tmp_path / "m").values():
+        assert all(o["size"][0] <= 26 and o["size"][1] <= 26 for o in rec["provenance"]["objects"])
+    # 12x12: nothing fits -> a clear one-line error naming the background, exit 2
+    p = subprocess.run([sys.executable, "-m", "lodetools", "lbs", "--voc", str(root / "voc"), "--backgrounds",
+                        str(root / "tiny"), "--out", str(tmp_path / "t"), "--count", "2", "--min-area", "40"],
+                       capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines()[-1].startswith("error: no VOC instance fits in this 12x12 background")
+    assert "t.png" in p.stderr
+
+
+def test_bad_voc_and_options_give_clear_errors(world, tmp_path):
+    root, truth = world
+    r = _run(*_base(world, tmp_path / "e", "--min-area", 10**6))
+    assert isinstance(r.exception, BadInput) and "no object instances" in str(r.exception)
+    args = _base(world, tmp_path / "n")
+    r = _run(*args[:args.index("--count")], "--quiet")
+    assert isinstance(r.exception, BadConfig) and "--count" in str(r.exception)
+    r = _run(*_base(world, tmp_path / "f", "--frames-min", 8, "--frames-max", 8))
+    assert isinstance(r.exception, BadConfig) and "odd" in str(r.exception)
+    voc = tmp_path / "voc"
+    shutil.copytree(root / "voc", voc)
+    name = truth["images"][2]["name"]
+    (voc / "VOCdevkit/VOC2012/SegmentationObject" / f"{name}.png").write_bytes(b"not a png")
+    r = _run("--voc", voc, *_base(world, tmp_path / "g")[2:])
+    assert isinstance(r.exception, BadInput) and f"{name}.png" in str(r.exception)
+    # with --on-error skip the corrupt entry is left out, with a warning naming it
+    r = _run("--voc", voc, *_base(world, tmp_path / "g2", "--on-error", "skip")[2:])
+    assert r.exit_code == 0 and "warning: skipped VOC entry" in r.output and f"{name}.png" in r.output
+    used = {o["voc"].split("#")[0] for rec in read_manifest(tmp_path / "g2").values()
+            for o in rec["provenance"]["objects"]}
+    assert used and name not in used
+    # a corrupt background fails its sample; --on-error skip goes on and reports it
+    shutil.copytree(root / "bg", tmp_path / "bg2")
+    (tmp_path / "bg2" / "coffee.png").write_bytes(b"broken")
+    r = _run(*_base(world, tmp_path / "h")[:2], "--backgrounds", tmp_path / "bg2", "--out", tmp_path / "h",
+             "--count", 6, "--min-area", 40, "--on-error", "skip", "--quiet")
+    assert r.exit_code == 3 and "cannot decode" in r.output
+    done = read_manifest(tmp_path / "h")
+    assert 0 < len(done) < 6 and all(rec["provenance"]["background"] == "chelsea.png" for rec in done.values())
+    assert read_image(tmp_path / "h" / next(iter(done.values()))["files"]["blur"]).shape == (H, W, 3)
