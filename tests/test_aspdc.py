@@ -124,3 +124,20 @@ def test_train_aspdc_cli_three_stages(tmp_path):
     de = [k for k in after_reblur if k.startswith("deblur.") and after_reblur[k].is_floating_point()]
     assert all(torch.equal(after_reblur[k], final["model"][k]) for k in re)
     assert not all(torch.equal(after_reblur[k], final["model"][k]) for k in de)
+
+
+def test_train_aspdc_bad_options_are_one_line_errors(tmp_path, capsys):
+    from lodetools.cli import cli, run_command
+    from tests._train_data import make_dataset
+    data = make_dataset(tmp_path / "ds", n=1, local=False)
+    base = ["train", "aspdc", "--data", data, "--iters", "2", "--batch", "1", "--workers", "0",
+            "--quiet", "--net-opts", "width=4,groups=1,num_res=1,reblur_width=4"]
+    for extra, msg in ((["--crop", "36", "--out", str(tmp_path / "a")], "multiple of 8"),
+                       (["--crop", "32", "--out", str(tmp_path / "b"), "--net-opts", "bogus=1"],
+                        "bad options for network"),
+                       (["--crop", "32", "--out", str(tmp_path / "c"), "--loss", "l1=1"],
+                        "l1")):
+        with pytest.raises(SystemExit) as exit_:
+            run_command(cli, base + extra)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.startswith("error:") and msg in err, err

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from lodetools.nets.aspdc import consistency_loss
 from lodetools.train import losses
-from lodetools.train.spec_simplenet import crop_psnr
+from lodetools.train.spec_simplenet import check_crop, crop_psnr
 from lodetools.train.trainer import Phase, Stage, TrainSpec
 
 
 def deblur_loss(model, batch: dict, w: dict):
     """Eq. (5): ``MSE(D(I_b), I_s)``."""
+    check_crop(batch, 8, "ASPDC")
     out = model.deblur(batch["blur"]).float()
     mse = losses.mse_loss(out, batch["sharp"])
     return w["mse"] * mse, {"mse": mse.detach(), "psnr": crop_psnr(out, batch["sharp"]),
@@ -39,6 +40,7 @@ def deblur_loss(model, batch: dict, w: dict):
 
 def reblur_loss(model, batch: dict, w: dict):
     """Eq. (6): ``MSE(R(I_b, I_s), I_b)``; psnr is reblurred vs blurry."""
+    check_crop(batch, 8, "ASPDC")
     out = model.reblur(batch["blur"], batch["sharp"]).float()
     mse = losses.mse_loss(out, batch["blur"])
     return w["mse"] * mse, {"mse": mse.detach(), "psnr": crop_psnr(out, batch["blur"]),
@@ -47,6 +49,7 @@ def reblur_loss(model, batch: dict, w: dict):
 
 def finetune_loss(model, batch: dict, w: dict):
     """Eq. (7): ``MSE(D(I_b), I_s) + lam MSE(R(I_b, D(I_b)), I_b)``."""
+    check_crop(batch, 8, "ASPDC")
     out = model.deblur(batch["blur"]).float()
     total = consistency_loss(out, batch["sharp"], batch["blur"], model.reblur, w["lam"])
     return w["mse"] * total, {"total": total.detach(), "psnr": crop_psnr(out, batch["sharp"]),

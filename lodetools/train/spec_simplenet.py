@@ -12,19 +12,29 @@ from __future__ import annotations
 
 import torch
 
+from lodetools.errors import BadConfig
 from lodetools.metrics.batched import psnr_batch
 from lodetools.train import losses
 from lodetools.train.trainer import Phase, Stage, TrainSpec
 
 
 def crop_psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean PSNR (dB, 8-bit rounded) of a batch of crops (B, 3, S, S), no gradient."""
+    """Mean PSNR (dB, 8-bit rounded, capped at 100 dB for identical crops) of a batch
+    of crops (B, 3, S, S), no gradient."""
     with torch.no_grad():
-        return psnr_batch(pred.detach().float().clamp(0, 1), target.float()).mean()
+        return psnr_batch(pred.detach().float().clamp(0, 1), target.float()).clamp(max=100).mean()
+
+
+def check_crop(batch: dict, multiple: int, net: str) -> None:
+    """Raise BadConfig unless the training crops' sides are multiples of ``multiple``."""
+    h, w = batch["blur"].shape[-2:]
+    if h % multiple or w % multiple:
+        raise BadConfig(f"--crop {h}x{w} must be a multiple of {multiple} for {net}")
 
 
 def simplenet_loss(model, batch: dict, w: dict):
     """``l1 * L1(SimpleNet(blur), sharp)``; batch blur/sharp (B, 3, S, S)."""
+    check_crop(batch, 4, "SimpleNet")
     out = model(batch["blur"]).float()
     l1 = losses.l1_loss(out, batch["sharp"])
     return w["l1"] * l1, {"l1": l1.detach(), "psnr": crop_psnr(out, batch["sharp"]),
