@@ -185,6 +185,8 @@ def test_bad_invocations(dataset, tmp_path):
     empty.mkdir()
     res = run("--data", empty, *SMALL)
     assert "not a lodetools dataset" in str(res.exception)
+    res = run("--data", root, "--split", "val", *SMALL)
+    assert "no pairs in split 'val'" in str(res.exception)
 
 
 def test_recipe_table_is_valid_for_the_command(dataset):

@@ -59,7 +59,7 @@ _SMALL = {
 }
 
 PRESETS = {
-    "quick": Preset("test", 2, 24, 4, 60, 40, 32, 4, _TINY),
+    "quick": Preset("test", 2, 24, 4, 60, 20, 64, 4, _TINY),
     "default": Preset("demo", 3, 96, 12, 300, 300, 64, 4, _SMALL),
 }
 

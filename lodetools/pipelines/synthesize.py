@@ -227,7 +227,7 @@ def process_clip(item: WorkItem, rng: np.random.Generator, *, out: Path, crf_spe
     windows = plan_windows(clip.n_frames, lengths, rng, windows_per_clip)
     written: list[Path] = []
     records = []
-    base_prov = {"source": str(clip.path), "clip": clip.name, "fps": clip.fps, "crf": crf.name,
+    base_prov = {"source": str(Path(clip.path).resolve()), "clip": clip.name, "fps": clip.fps, "crf": crf.name,
                  "seed": seed, "clip_frames": clip.n_frames,
                  "saturation": None if saturation is None else vars(saturation).copy(),
                  "noise": None if noise is None else vars(noise).copy()}
