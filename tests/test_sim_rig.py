@@ -114,8 +114,8 @@ def test_blur_capture_is_mean_of_subframes(rig_dir):
     mean = rig.long_exposure(r["frames"])
     np.testing.assert_allclose(mean, r["frames"].astype(np.float64).mean(0), atol=1e-6)
     cap = scene["captures"]["0001"]
-    expect = rig.sensor_signal(mean, params, "blur", cap["exposure"], scene["illuminant"])
-    single = rig.sensor_signal(r["frames"][0], params, "blur", cap["exposure"], scene["illuminant"])
+    expect = rig.sensor_signal(rig.lens(mean), params, "blur", cap["exposure"], scene["illuminant"])
+    single = rig.sensor_signal(rig.lens(r["frames"][0]), params, "blur", cap["exposure"], scene["illuminant"])
     norm, _ = _read_norm(rig_dir / "scene01" / "0001_blur.dng")
     resid = norm - np.clip(expect, 0, 1)
     fw, rn = truth["sensor"]["full_well_e"], truth["sensor"]["read_noise_e"]

@@ -68,7 +68,13 @@ def test_bad_options_and_missing_parts(tmp_path, capsys):
     assert run(["sim", "clips", "--out", str(tmp_path / "b"), "--crf", "gamma:x", *ARGS[:2]]) == 2
     assert "gamma" in capsys.readouterr().err
     assert not (tmp_path / "b" / "clips").exists()
-    from lodetools.commands.sim import _part_module
+    assert run(["sim", "clips", "--out", str(tmp_path / "c"), "--frames", "3", "--duration", "1",
+                *ARGS[:2]]) == 2
+    assert "not both" in capsys.readouterr().err
+    from lodetools.commands.sim import _part_module, _plan
+
+    plan = _plan({"preset": "test", "duration": 0.1, "fps": 120.0})
+    assert plan.frames == 12 and plan.fps == 120.0
 
     with pytest.raises(LodeError, match="not available"):
         _part_module("no_such_part")
@@ -95,3 +101,14 @@ def test_parts_are_called_and_summarised(tmp_path, monkeypatch):
     info = json.loads((tmp_path / "world.json").read_text())["parts"]["fake"]
     assert info["size"] == [64, 96] and info["counts"] == {"images": 5} and "nested" not in info
     assert info["seed"] == 3 and info["preset"] == "test"
+
+
+def test_sim_all_writes_every_part(tmp_path):
+    out = tmp_path / "all"
+    assert run(["sim", "all", "--out", str(out), "--preset", "test", "--clips", "1", "--frames", "4",
+                "--quiet"]) == 0
+    parts = json.loads((out / "world.json").read_text())["parts"]
+    assert set(parts) == {"clips", "rig", "voc"}
+    assert parts["rig"]["path"] == "rig" and parts["voc"]["path"] == "VOCdevkit/VOC2012"
+    assert (out / "clips" / "clip_000_static.mp4").is_file()
+    assert any((out / "rig").rglob("*.dng")) and (out / "VOCdevkit/VOC2012/ImageSets/Segmentation").is_dir()

@@ -194,6 +194,20 @@ class CastFit:
     nonuniformity_after: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
+def _patch_edges(shape, patches):
+    h, w = shape
+    nx, ny = int(patches[0]), int(patches[1])
+    if nx < 1 or ny < 1 or nx * 2 > w or ny * 2 > h:
+        raise BadConfig(f"bad patch grid {nx}x{ny} for a {w}x{h} image")
+    xe = np.linspace(0, w, nx + 1).round().astype(int)
+    ye = np.linspace(0, h, ny + 1).round().astype(int)
+    return xe, ye
+
+
+def _patch_sums(img: np.ndarray, xe, ye) -> np.ndarray:
+    return np.add.reduceat(np.add.reduceat(img, ye[:-1], axis=0), xe[:-1], axis=1)
+
+
 def patch_means(bayer: np.ndarray, pattern: str, patches: tuple[int, int]):
     """Per-channel mean of each patch of a Bayer image on a ``cols x rows`` grid.
 
@@ -213,23 +227,42 @@ def patch_means(bayer: np.ndarray, pattern: str, patches: tuple[int, int]):
         Patch centres in pixel coordinates (the paper's ``(x_k, y_k)``).
     """
     h, w = bayer.shape
-    nx, ny = int(patches[0]), int(patches[1])
-    if nx < 1 or ny < 1 or nx * 2 > w or ny * 2 > h:
-        raise BadConfig(f"bad patch grid {nx}x{ny} for a {w}x{h} image")
-    xe = np.linspace(0, w, nx + 1).round().astype(int)
-    ye = np.linspace(0, h, ny + 1).round().astype(int)
+    xe, ye = _patch_edges((h, w), patches)
     cmap = channel_map((h, w), pattern)
-    means = np.zeros((3, ny, nx))
+    means = np.zeros((3, len(ye) - 1, len(xe) - 1))
     for c in range(3):
-        v = np.where(cmap == c, bayer, 0.0).astype(np.float64)
-        n = (cmap == c).astype(np.float64)
-        # sums over patches through cumulative sums at the patch edges
-        sv = np.add.reduceat(np.add.reduceat(v, ye[:-1], axis=0), xe[:-1], axis=1)
-        sn = np.add.reduceat(np.add.reduceat(n, ye[:-1], axis=0), xe[:-1], axis=1)
-        means[c] = sv / np.maximum(sn, 1)
+        sel = (cmap == c).astype(np.float64)
+        means[c] = _patch_sums(np.where(cmap == c, bayer, 0.0).astype(np.float64), xe, ye) / \
+            np.maximum(_patch_sums(sel, xe, ye), 1)
+    ny, nx = means.shape[1:]
     xc = ((xe[:-1] + xe[1:] - 1) / 2.0)[None, :].repeat(ny, 0)
     yc = ((ye[:-1] + ye[1:] - 1) / 2.0)[:, None].repeat(nx, 1)
     return means, xc, yc
+
+
+def patch_design(shape, pattern: str, patches: tuple[int, int], channel: int, norm: dict) -> np.ndarray:
+    """The rows of Z (Eq. (5)) for patch means: each term averaged over the channel's pixels of a patch.
+
+    The paper evaluates the terms at the patch centre ``(x_k, y_k)``; the mean
+    of a polynomial over a patch differs from its value at the centre (and a
+    Bayer channel's pixels are off-centre by half a pixel), so averaging the
+    terms over exactly the pixels whose mean is fitted makes the fit exact for
+    a polynomial cast. The fitted coefficients mean the same thing.
+
+    Returns
+    -------
+    ndarray (rows * cols, 10)
+    """
+    h, w = shape
+    xe, ye = _patch_edges(shape, patches)
+    sel = channel_map(shape, pattern) == channel
+    n = np.maximum(_patch_sums(sel.astype(np.float64), xe, ye), 1)
+    x = (np.arange(w) - norm["cx"]) / norm["sx"]
+    y = (np.arange(h) - norm["cy"]) / norm["sy"]
+    powers = ((3, 0), (2, 1), (1, 2), (0, 3), (2, 0), (1, 1), (0, 2), (1, 0), (0, 1), (0, 0))
+    cols = [(_patch_sums(np.where(sel, np.outer(y ** py, x ** px), 0.0), xe, ye) / n).ravel()
+            for px, py in powers]
+    return np.stack(cols, axis=1)
 
 
 def nonuniformity(means: np.ndarray) -> np.ndarray:
@@ -244,9 +277,9 @@ def fit_cast(bayer: np.ndarray, pattern: str, patches: tuple[int, int] = (16, 12
     The frame is split into ``K = cols x rows`` patches; per channel each
     patch's coefficient is its mean divided by the central patch's mean
     (Eq. (3) as the paper calibrates it), and the ten coefficients of
-    Eq. (4) are fitted by least squares on the normalised patch centres
-    (Eq. (5)). See the module docstring for why the result is applied as a
-    division.
+    Eq. (4) are fitted by least squares (Eq. (5) with each term averaged over
+    the patch's pixels of the channel, see :func:`patch_design`). See the
+    module docstring for why the result is applied as a division.
 
     Parameters
     ----------
@@ -278,14 +311,12 @@ def fit_cast(bayer: np.ndarray, pattern: str, patches: tuple[int, int] = (16, 12
         raise BadInput("lightbox frame is dark in a channel at its centre")
     if np.any(means.reshape(3, -1).max(1) >= 0.999):
         raise BadInput("lightbox frame is clipped (patch means at the white level)")
-    xn = (xc - norm["cx"]) / norm["sx"]
-    yn = (yc - norm["cy"]) / norm["sy"]
-    Z = design_matrix(xn, yn)
     coeffs = np.zeros((3, 10))
     residual = np.zeros(3)
     after = np.zeros_like(means)
     for c in range(3):
         g = (means[c] / centre[c]).ravel()  # Eq. (3) during calibration: patch / centre
+        Z = patch_design((h, w), pattern, patches, c, norm)  # Eq. (5), averaged over the patch
         coeffs[c], *_ = np.linalg.lstsq(Z, g, rcond=None)
         fit = Z @ coeffs[c]
         residual[c] = float(np.sqrt(np.mean((g / fit - 1.0) ** 2)))
@@ -296,7 +327,25 @@ def fit_cast(bayer: np.ndarray, pattern: str, patches: tuple[int, int] = (16, 12
                    nonuniformity_after=nonuniformity(after))
 
 
-def correct_bayer(bayer: np.ndarray, fit: CastFit, pattern: str | None = None) -> np.ndarray:
+def cast_image(fit: CastFit, shape: tuple[int, int], pattern: str | None = None) -> np.ndarray:
+    """The calibrated cast ``g`` at every Bayer pixel (float32), checked against the image.
+
+    Raises
+    ------
+    BadConfig
+        If the calibration was made for another image size or CFA pattern.
+    """
+    shape = tuple(shape)
+    if tuple(fit.shape) != shape:
+        raise BadConfig(f"calibration is for {fit.shape[1]}x{fit.shape[0]} images, "
+                        f"this image is {shape[1]}x{shape[0]}")
+    if pattern is not None and pattern.upper() != fit.pattern:
+        raise BadConfig(f"calibration is for CFA {fit.pattern}, this image is {pattern.upper()}")
+    return cast_bayer(fit.coeffs, shape, fit.pattern, fit.norm).astype(np.float32)
+
+
+def correct_bayer(bayer: np.ndarray, fit: CastFit, pattern: str | None = None, *,
+                  cast: np.ndarray | None = None) -> np.ndarray:
     """Remove the cast from a Bayer RAW, pixel by pixel (ReLoBlur Eq. (3), corrected).
 
     ``corrected = raw * centre / local = raw / g(x, y)`` with g the polynomial
@@ -310,6 +359,8 @@ def correct_bayer(bayer: np.ndarray, fit: CastFit, pattern: str | None = None) -
         The camera's calibration.
     pattern : str, optional
         The image's pattern (default: the calibration's). Must equal it.
+    cast : ndarray (H, W), optional
+        ``cast_bayer(fit.coeffs, ...)`` computed once for many frames.
 
     Returns
     -------
@@ -320,11 +371,7 @@ def correct_bayer(bayer: np.ndarray, fit: CastFit, pattern: str | None = None) -
     BadConfig
         If the calibration was made for another image size or CFA pattern.
     """
-    shape = tuple(bayer.shape)
-    if tuple(fit.shape) != shape:
-        raise BadConfig(f"calibration is for {fit.shape[1]}x{fit.shape[0]} images, "
-                        f"this image is {shape[1]}x{shape[0]}")
-    if pattern is not None and pattern.upper() != fit.pattern:
-        raise BadConfig(f"calibration is for CFA {fit.pattern}, this image is {pattern.upper()}")
-    g = cast_bayer(fit.coeffs, shape, fit.pattern, fit.norm)
-    return (np.asarray(bayer, np.float64) / g).astype(np.float32)
+    if cast is None or tuple(cast.shape) != tuple(bayer.shape) or tuple(fit.shape) != tuple(bayer.shape) \
+            or (pattern is not None and pattern.upper() != fit.pattern):
+        cast = cast_image(fit, bayer.shape, pattern)
+    return np.asarray(bayer, np.float32) / cast

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from lodetools.commands._options import run_options, run_options_from
-from lodetools.errors import LodeError
+from lodetools.errors import BadConfig, LodeError
 from lodetools.recipe import resolve_params
 
 EXAMPLE = "lodetools sim all --out world --seed 0 --preset demo"
@@ -78,6 +78,8 @@ def clip_options(f):
                           "(default a third of --clips)."),
         click.option("--frames", type=click.IntRange(min=1), default=None,
                      help="Frames per clip (preset: 130 demo, 30 test)."),
+        click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+                     help="Clip length in seconds (instead of --frames): frames = round(duration x fps)."),
         click.option("--fps", type=click.FloatRange(min=1e-3), default=None,
                      help="Frame rate stored in the videos and truth [250]; motion per frame scales "
                           "with 1/fps as for a real camera."),
@@ -121,6 +123,11 @@ def _plan(params):
         "objects": None if params.get("objects") is None else tuple(int(v) for v in params["objects"].split("-")),
         "speed": None if params.get("speed") is None else tuple(float(v) for v in params["speed"].split("-")),
     }
+    if params.get("duration") is not None:
+        if params.get("frames") is not None:
+            raise BadConfig("give --frames or --duration, not both")
+        fps = over["fps"] or clip_plan(params["preset"]).fps
+        over["frames"] = max(1, int(round(params["duration"] * fps)))
     plan = clip_plan(params["preset"], **over)
     from lodetools.color.crf import parse_crf
 

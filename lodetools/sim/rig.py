@@ -11,11 +11,13 @@ degradation ReLoBlur's post-processing removes, with known values:
 - a location-dependent colour cast per camera: a cubic polynomial of the
   normalised pixel coordinates per channel, of the form of ReLoBlur
   Eqs. (4)-(5) (``lodetools.color.correction.TERMS``), 1 at the image centre,
-  falling off by 11-15 % toward a corner with a channel-dependent tilt
+  falling off by 13-16 % toward a corner with a channel-dependent tilt
   (a chroma shift);
 - a per-channel brightness gain of camera B (``beta = 1 / gain``, Eq. (6));
 - a geometric misalignment of camera B (shift + rotation + scale about the
   centre, a few pixels), given as a dense flow field;
+- the lens: a Gaussian PSF (``LENS_SIGMA_PX``), as optics and the optical
+  low-pass filter blur every real Bayer sensor's image;
 - the sensor: camera channel sensitivities (what white balance undoes), a
   colour cross-talk matrix (what the colour matrix undoes), Poisson-Gaussian
   noise, per-channel black levels, white-level clipping, Bayer mosaic.
@@ -79,6 +81,8 @@ SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
 #: frames averaged into one lightbox frame (labs average flat fields)
 LIGHTBOX_FRAMES = 16
 SHORT_EXPOSURE_S = 0.002
+#: Gaussian sigma (pixels) of the lens + optical low-pass filter PSF
+LENS_SIGMA_PX = 0.8
 
 
 @dataclass
@@ -104,7 +108,7 @@ def black_levels(bits: int, camera: str) -> list[int]:
 # --------------------------------------------------------------------------- parameters
 
 def _random_cast(rng: np.random.Generator) -> np.ndarray:
-    """Cast polynomials (3, 10) of one camera: 1 at the centre, 11-15 % corner falloff."""
+    """Cast polynomials (3, 10) of one camera: 1 at the centre, 13-16 % corner falloff."""
     coeffs = np.zeros((3, 10))
     grid = np.linspace(-1, 1, 41)
     common_tilt = rng.uniform(-0.04, 0.04)  # the splitter's angle dependence along x
@@ -117,7 +121,7 @@ def _random_cast(rng: np.random.Generator) -> np.ndarray:
         a[8] = rng.uniform(-0.015, 0.015)          # y
         a[0:4] = rng.uniform(-0.01, 0.01, 4)       # cubic terms
         d = poly_image(a, (41, 41), {"cx": 20, "cy": 20, "sx": 20, "sy": 20})
-        target = rng.uniform(0.11, 0.15)
+        target = rng.uniform(0.13, 0.16)
         a *= target / max(-d.min(), 1e-6)
         a[9] = 1.0
         coeffs[c] = a
@@ -274,6 +278,17 @@ def long_exposure(frames: np.ndarray) -> np.ndarray:
     of the ``n = t_L / t_S`` sub-frames.
     """
     return np.asarray(frames, np.float32).mean(axis=0)
+
+
+def lens(linear_rgb: np.ndarray, sigma: float = None) -> np.ndarray:
+    """The lens and optical low-pass filter: a Gaussian PSF of ``sigma`` pixels.
+
+    Without it the scene would hold detail up to the pixel pitch, which a
+    Bayer sensor behind real optics never sees (and which would alias
+    differently in the two misaligned cameras).
+    """
+    sigma = LENS_SIGMA_PX if sigma is None else sigma
+    return cv2.GaussianBlur(np.asarray(linear_rgb, np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
 
 
 def sensor_signal(linear_rgb: np.ndarray, params: dict, camera: str, exposure: float,
@@ -456,6 +471,7 @@ def write_rig(out_dir, *, seed: int = 0, preset: str = "demo", size=None, scenes
         "flow_convention": "blur(x + F[...,0], y + F[...,1]) ~ sharp(x, y); S pixel grid",
         "mask_convention": "camera S pixel grid; blurmask = union over the long exposure",
         "lightbox_frames_averaged": LIGHTBOX_FRAMES,
+        "lens_psf_sigma_px": LENS_SIGMA_PX,
         "scenes": {},
     }
     # lightbox frames: a uniform 6500 K field, mean of LIGHTBOX_FRAMES exposures
@@ -489,7 +505,7 @@ def write_rig(out_dir, *, seed: int = 0, preset: str = "demo", size=None, scenes
         for sid, cid, exposure in shots:
             for cam in CAMERAS:
                 r = render_capture(spec, cid, (h, w), cam)
-                lin = long_exposure(r["frames"])
+                lin = lens(long_exposure(r["frames"]))
                 sig = sensor_signal(lin, params, cam, exposure, illum)
                 rng = item_rng(seed, f"rig/{name}/{sid}/{cam}")
                 _write_frame(sdir / f"{sid}_{cam}", expose(sig, rng, sensor, cam), fmt, meta(cam))

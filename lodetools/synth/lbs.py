@@ -20,6 +20,11 @@ it does not (``reference-notes.md``, "BladeNet local blur synthesis"):
   light directly, so ``CRF^-1`` is applied once to the background and the
   cut-outs.
 
+Not given by the paper and chosen here: static objects lie behind the moving
+ones (so the mask, which holds the moving footprints, is never covered by a
+sharp object), every object starts fully inside the background, and a
+footprint is any pixel with nonzero warped alpha.
+
 The issue asks for the translation to be a random choice at every step; it is
 always applied, as a random 0 or +step per axis (so a step may not move), while
 scaling and rotation are each applied with probability ``p_scale`` /

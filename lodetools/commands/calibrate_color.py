@@ -1,0 +1,72 @@
+"""``lodetools calibrate color``: a camera's location-dependent colour cast from a lightbox RAW."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+import click
+
+from lodetools import __version__
+from lodetools.errors import BadConfig, OutputConflict
+
+
+def _patches(ctx, param, value):
+    try:
+        cols, rows = (int(v) for v in str(value).lower().split("x"))
+        if cols < 2 or rows < 2:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected COLSxROWS, e.g. 16x12") from None
+    return cols, rows
+
+
+@click.command("color", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--lightbox", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="RAW frame of a uniform lightbox taken by this camera (DNG/CR2/NEF/... or a "
+                   "Bayer TIFF/NPY next to a rig.toml).")
+@click.option("--camera", required=True, help="Camera name written into the calibration file.")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Calibration TOML to write, e.g. calibration/cam-b.toml.")
+@click.option("--patches", default="16x12", show_default=True, callback=_patches,
+              help="Patch grid COLSxROWS the lightbox is split into (the paper's K patches).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing calibration file.")
+def command(lightbox, camera, out, patches, overwrite):
+    """Calibrate a camera's colour cast (ReLoBlur Eqs. (3)-(5)) from a lightbox RAW.
+
+    The lightbox frame is split into COLSxROWS patches; per colour channel
+    each patch's mean is divided by the central patch's mean, and the ten
+    coefficients of a cubic polynomial in normalised pixel coordinates are
+    fitted by least squares. The file records the coefficients per channel,
+    the coordinate normalisation, the image size, the CFA pattern, the fit
+    residual and the lightbox non-uniformity ((max-min)/max of the patch
+    means) before and after correction. `lodetools develop` then divides
+    each RAW pixel by the polynomial of its channel (corrected = raw x
+    centre / local; the paper's Eq. (3) wording is inverted, see
+    docs/commands/develop.md).
+
+    \b
+    Example:
+      lodetools calibrate color --lightbox rig/lightbox_blur.dng \\
+          --camera cam-b --out calibration/cam-b.toml
+    """
+    from lodetools.color.correction import fit_cast
+    from lodetools.io.calibration import write_calibration
+    from lodetools.io.manifest import sha256_file
+    from lodetools.io.raw import read_raw
+
+    if out.exists() and not overwrite:
+        raise OutputConflict("calibration file exists; use --overwrite", out)
+    if out.suffix.lower() != ".toml":
+        raise BadConfig("the calibration file must end in .toml", out)
+    frame = read_raw(lightbox)
+    fit = fit_cast(frame.bayer, frame.pattern, patches)
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_calibration(out, fit, camera=camera, provenance={
+        "lightbox": str(lightbox), "sha256": sha256_file(lightbox),
+        "tool": f"lodetools {__version__}", "command": "calibrate color", "created": now})
+    pct = lambda v: "/".join(f"{100 * x:.2f}" for x in v)  # noqa: E731
+    click.echo(f"{camera}: {fit.shape[1]}x{fit.shape[0]} {fit.pattern}, {patches[0]}x{patches[1]} patches; "
+               f"non-uniformity R/G/B {pct(fit.nonuniformity_before)} % -> {pct(fit.nonuniformity_after)} %; "
+               f"fit residual {pct(fit.residual)} %; wrote {out}")

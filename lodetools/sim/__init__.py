@@ -1,0 +1,1 @@
+"""The synthetic capture world: photographs, clips, trajectories, RAW rig, mini VOC."""

@@ -1,0 +1,157 @@
+"""``lodetools calibrate color`` + ``lodetools develop`` on the synthetic rig, against its truth."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from lodetools.cli import main
+from lodetools.io.calibration import read_calibration
+from lodetools.io.layout import read_pairs
+from lodetools.io.raw import read_rig_config, scan_raw_pairs
+from lodetools.pipelines.develop import DevelopOptions, develop_scene
+from lodetools.sim import rig
+
+
+def run(argv):
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in argv])
+    return exc.value.code
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    """A 128x192 rig (2 scenes x 2 captures; accuracy needs the pixels) and both calibrations."""
+    root = tmp_path_factory.mktemp("dev")
+    rig.write_rig(root / "raw", seed=0, preset="test", size=(128, 192), scenes=2, captures=2)
+    for cam in ("blur", "sharp"):
+        assert run(["calibrate", "color", "--lightbox", root / "raw" / f"lightbox_{cam}.dng",
+                    "--camera", f"sim-{cam}", "--out", root / "cal" / f"{cam}.toml"]) == 0
+    return root
+
+
+def test_calibrate_color_cli(calibrated, capsys):
+    cal = read_calibration(calibrated / "cal" / "blur.toml")
+    assert cal.shape == (128, 192) and cal.pattern == "RGGB" and cal.patches == (16, 12)
+    assert cal.nonuniformity_before.min() >= 0.10 and cal.nonuniformity_after.max() <= 0.01
+    text = (calibrated / "cal" / "blur.toml").read_text()
+    assert "sha256" in text and "residual" in text and 'camera = "sim-blur"' in text
+    # refuses to overwrite, rejects a bad patch grid
+    assert run(["calibrate", "color", "--lightbox", calibrated / "raw" / "lightbox_blur.dng",
+                "--camera", "x", "--out", calibrated / "cal" / "blur.toml"]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert run(["calibrate", "color", "--lightbox", calibrated / "raw" / "lightbox_blur.dng",
+                "--camera", "x", "--out", calibrated / "cal" / "x.toml", "--patches", "16by12"]) == 2
+
+
+def test_develop_command_against_truth(calibrated):
+    out = calibrated / "out"
+    code = run(["develop", "--raw-pairs", calibrated / "raw", "--out", out, "--recipe", "reloblur",
+                "--calib-blur", calibrated / "cal" / "blur.toml",
+                "--calib-sharp", calibrated / "cal" / "sharp.toml", "--quiet"])
+    assert code in (0, None)
+    truth = rig.read_truth(calibrated / "raw")
+    pairs = read_pairs(out, split="test")
+    assert sorted(p.key for p in pairs) == sorted(
+        f"test/{s}/{i}" for s in ("scene01", "scene02") for i in ("0001", "0002", "reference"))
+    for p in pairs:
+        assert p.record["static"] == (p.id == "reference")
+        beta = np.array(p.record["provenance"]["beta"])
+        assert np.abs(beta / np.array(truth["beta"]) - 1).max() <= 0.005
+        assert p.record["provenance"]["white_balance"]["source"] == "whiteboard"
+    qa = [json.loads(line) for line in (out / "qa.jsonl").read_text().splitlines()]
+    assert len(qa) == 2
+    for q in qa:
+        # Delta-L (appendix Eq. (1)) on the static reference pair decreases and ends <= 1 %
+        assert q["delta_l_after"]["smoothed"] < q["delta_l_before"]["smoothed"]
+        assert q["delta_l_after"]["registered"] < q["delta_l_before"]["registered"]
+        assert q["delta_l_after"]["smoothed"] <= 0.01
+        assert q["delta_l_before"]["smoothed"] >= 0.02
+    ds = json.loads((out / "dataset.json").read_text())
+    assert ds["command"] == "develop" and ds["counts"]["static"] == 2
+    # a rerun resumes: nothing redone
+    assert run(["develop", "--raw-pairs", calibrated / "raw", "--out", out, "--recipe", "reloblur",
+                "--calib-blur", calibrated / "cal" / "blur.toml",
+                "--calib-sharp", calibrated / "cal" / "sharp.toml", "--quiet"]) in (0, None)
+
+
+def test_bad_inputs_other_scenes_processed(calibrated, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    shutil.copytree(calibrated / "raw", raw)
+    (raw / "scene01" / "0002_sharp.dng").unlink()  # missing partner
+    args = ["develop", "--raw-pairs", raw, "--calib-blur", calibrated / "cal" / "blur.toml",
+            "--calib-sharp", calibrated / "cal" / "sharp.toml", "--quiet", "--no-refining-step"]
+    assert run([*args, "--out", tmp_path / "o1", "--on-error", "skip"]) == 3
+    err = capsys.readouterr().err
+    assert "missing partner" in err and "0002_blur.dng" in err
+    assert {p.scene for p in read_pairs(tmp_path / "o1")} == {"scene02"}
+    # stop at the first bad scene: one line, exit 2
+    assert run([*args, "--out", tmp_path / "o2"]) == 2
+    assert capsys.readouterr().err.startswith("error: missing partner")
+    # corrupt DNG
+    shutil.copy(calibrated / "raw" / "scene01" / "0002_sharp.dng", raw / "scene01" / "0002_sharp.dng")
+    (raw / "scene02" / "0001_blur.dng").write_bytes(b"\x00" * 1000)
+    assert run([*args, "--out", tmp_path / "o3", "--on-error", "skip"]) == 3
+    assert "unreadable RAW" in capsys.readouterr().err
+    assert {p.scene for p in read_pairs(tmp_path / "o3")} == {"scene01"}
+    # size mismatch inside a pair
+    shutil.copy(calibrated / "raw" / "scene02" / "0001_blur.dng", raw / "scene02" / "0001_blur.dng")
+    rig.write_rig(tmp_path / "small", seed=0, preset="test", size=(64, 96), captures=1)
+    shutil.copy(tmp_path / "small" / "scene01" / "0001_blur.dng", raw / "scene02" / "0001_blur.dng")
+    assert run([*args, "--out", tmp_path / "o4", "--on-error", "skip"]) == 3
+    assert "size mismatch" in capsys.readouterr().err
+    # a calibration made for another image size
+    assert run(["calibrate", "color", "--lightbox", tmp_path / "small" / "lightbox_blur.dng",
+                "--camera", "s", "--out", tmp_path / "small.toml"]) == 0
+    assert run(["develop", "--raw-pairs", calibrated / "raw", "--out", tmp_path / "o5",
+                "--calib-blur", tmp_path / "small.toml", "--calib-sharp", calibrated / "cal" / "sharp.toml",
+                "--quiet"]) == 2
+    assert "calibration is for 96x64" in capsys.readouterr().err
+
+
+def test_develop_scene_api_patterns_and_formats(tmp_path):
+    """All four Bayer patterns develop to the same picture; DNG and NPY paths give identical pixels."""
+    results = {}
+    for pattern, fmt in [("RGGB", "dng"), ("RGGB", "npy"), ("BGGR", "dng"), ("GRBG", "dng"), ("GBRG", "dng")]:
+        d = tmp_path / f"{pattern}-{fmt}"
+        rig.write_rig(d, seed=5, preset="test", captures=1, pattern=pattern, fmt=fmt)
+        ext = {"dng": "dng", "npy": "npy"}[fmt]
+        from lodetools.color.correction import fit_cast
+        from lodetools.io.raw import read_raw
+
+        fits = {c: (lambda f: fit_cast(f.bayer, f.pattern))(read_raw(d / f"lightbox_{c}.{ext}")) for c in ("blur", "sharp")}
+        scene = scan_raw_pairs(d)[0]
+        dev = develop_scene(scene, fits["blur"], fits["sharp"], rig=read_rig_config(d),
+                            options=DevelopOptions(refining_step=False))
+        assert [p.id for p in dev.pairs] == ["reference", "0001"] and dev.pairs[0].static
+        assert dev.pairs[0].sharp.shape == (64, 96, 3) and dev.pairs[0].sharp.dtype == np.float32
+        results[(pattern, fmt)] = dev
+    a, b = results[("RGGB", "dng")], results[("RGGB", "npy")]
+    for pa, pb in zip(a.pairs, b.pairs):
+        np.testing.assert_array_equal(pa.blur, pb.blur)
+        np.testing.assert_array_equal(pa.sharp, pb.sharp)
+    ref = a.pairs[0].sharp[4:-4, 4:-4]
+    for pattern in ("BGGR", "GRBG", "GBRG"):
+        other = results[(pattern, "dng")].pairs[0].sharp[4:-4, 4:-4]
+        psnr = 10 * np.log10(1 / np.mean((ref - other) ** 2))
+        assert psnr > 25, (pattern, psnr)  # noise and demosaicing differ; a CFA mix-up gives ~15 dB
+        np.testing.assert_allclose(other.reshape(-1, 3).mean(0), ref.reshape(-1, 3).mean(0), rtol=0.01)
+
+
+def test_scene_without_reference_or_whiteboard(tmp_path):
+    from lodetools.color.correction import fit_cast
+    from lodetools.io.raw import read_raw
+
+    rig.write_rig(tmp_path, seed=4, preset="test", captures=1)
+    for name in ("reference_blur", "reference_sharp", "whiteboard_blur", "whiteboard_sharp"):
+        (tmp_path / "scene01" / f"{name}.dng").unlink()
+    fits = {c: (lambda f: fit_cast(f.bayer, f.pattern))(read_raw(tmp_path / f"lightbox_{c}.dng"))
+            for c in ("blur", "sharp")}
+    dev = develop_scene(scan_raw_pairs(tmp_path)[0], fits["blur"], fits["sharp"], rig=read_rig_config(tmp_path),
+                        options=DevelopOptions(refining_step=False))
+    assert [p.id for p in dev.pairs] == ["0001"] and not dev.pairs[0].static
+    assert dev.qa == {} and dev.warp is None
+    assert dev.wb_source == "metadata"  # the DNG's as-shot neutral
+    truth = rig.read_truth(tmp_path)
+    np.testing.assert_allclose(dev.wb_gains, 1 / np.array(truth["as_shot_neutral"]), rtol=1e-3)
