@@ -125,7 +125,7 @@ def inverse_lut(crf: CRF, dtype=np.uint8, channels: int = 3) -> np.ndarray:
 
 
 class WindowAverager:
-    """Accumulate ``g^-1(frame)`` over one window (LODE Eq. (6), the sum in sensor space).
+    """Average one window in linear light: ``g(mean(g^-1(frames)))`` (LODE Eqs. (6)-(7)).
 
     Parameters
     ----------
@@ -135,14 +135,24 @@ class WindowAverager:
         ``(H, W, 3)`` of the frames.
     dtype : {uint8, uint16}
     saturation : Saturation, optional
+    hold : bool
+        ``True`` (default): keep the window's frames (references to the
+        decoder's buffers, at most M of them) and compute the result in
+        blocks of rows that stay in the CPU cache (writeable frames are
+        copied, read-only ones referenced): each row block of every
+        frame is looked up (``g^-1``), summed, averaged, mapped back (``g``)
+        and quantised while in cache, so the float32 sum never travels
+        through main memory. ``False``: a running float32 sum over whole
+        frames (memory: one accumulator, no frame kept).
 
     Notes
     -----
-    ``add`` costs one table lookup and one in-place addition per frame, with
-    preallocated buffers (no allocation per frame).
+    ``g^-1`` is a lookup table on the integer codes (``cv2.LUT`` for 8-bit
+    frames): several times faster than ``pow``; ``g`` is applied once per window.
     """
 
-    def __init__(self, crf: CRF, shape, dtype=np.uint8, saturation: Saturation | None = None):
+    def __init__(self, crf: CRF, shape, dtype=np.uint8, saturation: Saturation | None = None,
+                 hold: bool = True):
         self.crf = crf
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
@@ -156,12 +166,15 @@ class WindowAverager:
         else:
             self._lut = lut
         self.saturation = saturation
-        self._acc = np.zeros(self.shape, np.float32)
-        # g^-1 of a frame is computed in blocks of rows that stay in the CPU cache (~1 MB)
-        # and added to the accumulator block by block
+        self.hold = bool(hold)
+        # row blocks of about 1 MB of float32: they stay in the CPU cache
         row = int(np.prod(self.shape[1:]))
         self._rows = max(1, (1 << 18) // max(row, 1))
-        self._tmp = np.empty((min(self._rows, self.shape[0]),) + self.shape[1:], np.float32)
+        nb = min(self._rows, self.shape[0])
+        self._blk = np.empty((nb,) + self.shape[1:], np.float32)
+        self._tmp = np.empty((nb,) + self.shape[1:], np.float32)
+        self._acc = None if self.hold else np.zeros(self.shape, np.float32)
+        self._held: list = []
         self._gain = 0.0
         self._sat_code = None
         if saturation is not None:
@@ -171,6 +184,7 @@ class WindowAverager:
     def reset(self, gain: float = 0.0) -> None:
         """Start a new window; ``gain`` is this window's saturation boost ``a``."""
         self._gain = float(gain)
+        self._held = []
         self.count = 0
 
     def _linear(self, frame: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -190,11 +204,21 @@ class WindowAverager:
         return out
 
     def add(self, frame: np.ndarray) -> None:
-        """Add one frame (integer codes, same shape and dtype as the averager's)."""
+        """Add one frame (integer codes, same shape and dtype as the averager's).
+
+        In ``hold`` mode a read-only frame (as :func:`lodetools.io.video.iter_frames`
+        yields: views of immutable decoder buffers) is kept by reference, a
+        writeable one is copied (its reader may reuse the buffer).
+        """
+        frame = np.asarray(frame)
         if frame.shape != self.shape or frame.dtype != self.dtype:
             raise BadInput(f"frame of shape {frame.shape} {frame.dtype} in a clip of "
                            f"{self.shape} {self.dtype} frames")
-        if self.count == 0:  # the first frame of a window starts the sum (no zero fill)
+        if self.hold:
+            # a read-only frame (a decoder's immutable buffer) is kept by reference; a writeable
+            # one could be reused by its reader for the next frame, so it is copied
+            self._held.append(frame.copy() if frame.flags.writeable else frame)
+        elif self.count == 0:  # the first frame of a window starts the sum (no zero fill)
             self._linear(frame, self._acc)
         else:
             step = self._rows
@@ -203,54 +227,83 @@ class WindowAverager:
                 np.add(acc, self._linear(frame[r:r + step], self._tmp[:acc.shape[0]]), out=acc)
         self.count += 1
 
-    def linear_mean(self) -> np.ndarray:
-        """The mean linear image of the frames added so far (a new float32 array)."""
+    def _mean_blocks(self):
+        """Yield ``(r0, r1, mean linear block)``; the block is an internal buffer."""
         if self.count == 0:
             raise ValueError("no frame added")
-        return self._acc * np.float32(1.0 / self.count)
+        inv = np.float32(1.0 / self.count)
+        if not self.hold:
+            np.multiply(self._acc, inv, out=self._acc)
+            yield 0, self.shape[0], self._acc
+            return
+        step = self._rows
+        for r in range(0, self.shape[0], step):
+            n = min(step, self.shape[0] - r)
+            acc, tmp = self._blk[:n], self._tmp[:n]
+            self._linear(self._held[0][r:r + n], acc)
+            for f in self._held[1:]:
+                np.add(acc, self._linear(f[r:r + n], tmp), out=acc)
+            np.multiply(acc, inv, out=acc)
+            yield r, r + n, acc
+
+    def _display_blocks(self, noise, rng):
+        """Yield ``(r0, r1, g(clip(mean [+ noise])))`` blocks, float32 (LODE Eq. (6))."""
+        for r0, r1, lin in self._mean_blocks():
+            if noise is not None:
+                lin = add_poisson_gaussian(lin, noise, rng)
+            np.clip(lin, 0.0, 1.0, out=lin)
+            if self.crf.kind == "gamma":
+                disp = np.power(lin, np.float32(1.0 / self.crf.gamma), out=lin)
+            elif self.crf.kind == "linear":
+                disp = lin
+            else:
+                disp = self.crf.to_display(lin)
+            yield r0, r1, disp
+        self._held = []
+        self.count = 0
+
+    def linear_mean(self) -> np.ndarray:
+        """The mean linear image of the window (a new float32 array); ends the window."""
+        out = np.empty(self.shape, np.float32)
+        for r0, r1, blk in self._mean_blocks():
+            out[r0:r1] = blk
+        self._held = []
+        self.count = 0
+        return out
 
     def blurred(self, *, noise: Noise | None = None, rng: np.random.Generator | None = None) -> np.ndarray:
-        """``B = g(mean(g^-1(frames)))`` (LODE Eq. (6)), float32 display values in ``[0, 1]``.
+        """``B = g(mean(g^-1(frames)))`` (LODE Eq. (6)), a new float32 array in ``[0, 1]``.
 
         The linear mean is clipped to ``[0, 1]`` before ``g`` (saturation boosts
         are clipped here, after averaging); with ``noise`` it gets
-        Poisson-Gaussian noise first (``rng`` required). Gamma and linear CRFs
-        are applied in place (one buffer, no temporaries): the result shares
-        memory with the accumulator, and the window ends (start the next with
-        :meth:`reset`; copy the result if it must outlive that).
+        Poisson-Gaussian noise first (``rng`` required). Ends the window.
         """
-        if self.count == 0:
-            raise ValueError("no frame added")
-        lin = self._acc
-        np.multiply(lin, np.float32(1.0 / self.count), out=lin)  # in place: this ends the window
-        self.count = 0
-        if noise is not None:
-            lin = add_poisson_gaussian(lin, noise, rng)
-        np.clip(lin, 0.0, 1.0, out=lin)
-        if self.crf.kind == "gamma":
-            return np.power(lin, np.float32(1.0 / self.crf.gamma), out=lin)
-        if self.crf.kind == "linear":
-            return lin
-        return self.crf.to_display(lin)
+        out = np.empty(self.shape, np.float32)
+        for r0, r1, disp in self._display_blocks(noise, rng):
+            out[r0:r1] = disp
+        return out
 
     def blurred_codes(self, bit_depth: int = 8, *, noise: Noise | None = None,
                       rng: np.random.Generator | None = None) -> np.ndarray:
         """:meth:`blurred` quantised to ``bit_depth`` integers, ``floor(x * top + 0.5)``.
 
         The same rounding as :func:`lodetools.io.images.float_to_uint` (round
-        half up), done in place.
+        half up); done block by block. Ends the window.
         """
-        disp = self.blurred(noise=noise, rng=rng)
-        if bit_depth == 16:
-            from lodetools.io.images import float_to_uint
+        from lodetools.io.images import float_to_uint
 
-            return float_to_uint(disp, 16)  # float64 rounding, as the image writer does
-        if bit_depth != 8:
+        if bit_depth not in (8, 16):
             raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
-        np.multiply(disp, np.float32(255.0), out=disp)
-        np.add(disp, np.float32(0.5), out=disp)
-        np.clip(disp, 0.0, 255.0, out=disp)
-        return disp.astype(np.uint8)  # truncation == floor for values >= 0
+        out = np.empty(self.shape, np.uint8 if bit_depth == 8 else np.uint16)
+        for r0, r1, disp in self._display_blocks(noise, rng):
+            if bit_depth == 16:
+                out[r0:r1] = float_to_uint(disp, 16)  # float64 rounding, as the image writer does
+                continue
+            np.multiply(disp, np.float32(255.0), out=disp)
+            np.add(disp, np.float32(0.5), out=disp)
+            np.clip(disp, 0.0, 255.0, out=disp)
+            np.copyto(out[r0:r1], disp, casting="unsafe")  # truncation == floor for values >= 0
+        return out
 
 
 def add_poisson_gaussian(linear: np.ndarray, noise: Noise, rng: np.random.Generator) -> np.ndarray:
@@ -394,8 +447,8 @@ def synthesize_windows(frames: Iterable, windows: list[Window], crf: CRF, *,
     frames : iterable of (int, ndarray)
         ``(index, frame)`` in increasing index order, integer codes
         ``(H, W, 3)``; frames outside every window are ignored. Frames are
-        consumed one at a time: only the accumulator and the middle frame of
-        the current window are kept.
+        consumed one at a time; at most the current window's M frames are
+        kept (by reference, see :class:`WindowAverager`).
     windows : list of Window
         Non-overlapping, in time order.
     crf : CRF
@@ -457,12 +510,8 @@ def synthesize_windows(frames: Iterable, windows: list[Window], crf: CRF, *,
                     "frames": [w.start, w.stop - 1]}
             if saturation is not None:
                 prov["saturation_gain"] = gain
-            if bit_depth is None:
-                blur = avg.blurred(noise=noise, rng=rng)
-                if np.shares_memory(blur, avg._acc):
-                    blur = blur.copy()  # the accumulator is reused by the next window
-            else:
-                blur = avg.blurred_codes(bit_depth, noise=noise, rng=rng)
+            blur = avg.blurred(noise=noise, rng=rng) if bit_depth is None else \
+                avg.blurred_codes(bit_depth, noise=noise, rng=rng)
             yield WindowResult(w, blur, sharp, prov)
             sharp = None
             started = False
