@@ -295,7 +295,7 @@ def test_core_holds_at_most_one_window_and_streams():
         assert spy.yielded == res.window.stop
         del res
     assert n == len(windows) == 30
-    assert spy.max_alive <= 13  # never more than a window of frames (in fact: 1 or 2)
+    assert spy.max_alive <= 13  # never more than one window of frames
 
 
 def test_pipeline_never_materialises_a_clip(tmp_path, monkeypatch):

@@ -7,8 +7,8 @@ non-overlapping windows of M consecutive frames (M odd, drawn per window from
 train/val/test by video, so no source video feeds two splits.
 
 One work item per clip: the clip is decoded once, front to back, and each
-window is averaged as its frames stream past (memory: one window's
-accumulator, never the clip). A clip whose decoding fails part-way leaves no
+window is averaged as its frames stream past (memory: at most one window's
+M frames, never the clip). A clip whose decoding fails part-way leaves no
 file behind (the windows it already wrote are removed) and is reported.
 
 Output layout (:mod:`lodetools.io.layout`): ``<split>/<clip>/blur/<mid>.png``

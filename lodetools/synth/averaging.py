@@ -3,11 +3,14 @@
 The GoPro/REDS/LODE recipe turns M consecutive sharp frames of a high-frame-rate
 video into one blurred frame by averaging them in linear light, and takes the
 middle frame as the sharp ground truth. This module is the fast core of that
-recipe: it reads each frame once, maps its integer codes to linear light with a
-lookup table (``cv2.LUT`` on 8-bit input, a gather on 16-bit input; a table
-lookup is several times faster than ``pow``), accumulates them in float32, and
-applies the camera response ``g`` once per window. Memory is one float32
-accumulator and the middle frame: a window is never held as M frames.
+recipe: it reads each frame once, keeps at most the current window's M frames
+(read-only decoder buffers by reference), and averages them in blocks of rows
+that stay in the CPU cache: per block, each frame's integer codes are mapped
+to linear light with a lookup table (``cv2.LUT`` on 8-bit input, a gather on
+16-bit input; a table lookup is several times faster than ``pow``), summed in
+float32, averaged, mapped back with ``g`` and quantised. A clip is never
+held in memory; :class:`WindowAverager` also has a running-sum mode that
+keeps no frame at all.
 
 Beyond the anchors, off by default:
 
