@@ -40,6 +40,8 @@ def main(argv=None):
     ap.add_argument("--captures", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--align", choices=["truth", "affine"], default="truth")
+    ap.add_argument("--jitter", type=float, default=0.0,
+                    help="random per-pair alignment error up to this many pixels (truth alignment)")
     args = ap.parse_args(argv)
     h, w = (int(x) for x in args.size.split("x"))
     from click.testing import CliRunner
@@ -49,7 +51,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         truth = rig_dataset(Path(tmp) / "rig", Path(tmp) / "ds", size=(h, w), scenes=args.scenes,
-                            captures=args.captures, seed=args.seed, align=args.align)
+                            captures=args.captures, seed=args.seed, align=args.align,
+                            jitter=args.jitter)
         print(f"rig: {args.scenes} scenes x {args.captures} captures at {w}x{h}, developed "
               f"({time.perf_counter() - t0:.1f} s)")
         t0 = time.perf_counter()

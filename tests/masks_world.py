@@ -114,7 +114,7 @@ def write_dataset(root, scenes, *, split="train", static=True, names=None):
 
 
 def rig_scene(seed, index, shape=(64, 96), captures=3, subframes=8, *, noise=1e-4, rng=None,
-              exposures=True):
+              exposures=True, jitter=0.0):
     """A scene of the synthetic RAW rig (:mod:`lodetools.sim.rig`) rendered in linear light.
 
     The rig's own scene description (objects, motions, background) and
@@ -122,6 +122,8 @@ def rig_scene(seed, index, shape=(64, 96), captures=3, subframes=8, *, noise=1e-
     aims at) and without the sensor: linear light, Poisson-Gaussian noise,
     gamma 1/2.2. Each capture keeps the rig's exposure (0.7-0.9, divided by
     0.8), which ``develop`` does not equalise, unless ``exposures=False``.
+    ``jitter``: each blurred image shifted by a random offset of up to this
+    many pixels (a per-pair alignment error).
     The true mask of a capture is the rig's blur mask (objects over the long
     exposure, in S's grid).
 
@@ -140,8 +142,14 @@ def rig_scene(seed, index, shape=(64, 96), captures=3, subframes=8, *, noise=1e-
         b = rig.render_capture(spec, cid, shape, "blur")
         e = spec["reference_exposure"] if cid is None else spec["captures"][cid]["exposure"]
         e = e / 0.8 if exposures else 1.0
-        pair = (_display(e * s["frames"][0], rng, noise),
-                _display(e * rig.long_exposure(b["frames"]), rng, noise))
+        blur = rig.long_exposure(b["frames"])
+        if jitter:
+            import cv2
+
+            a, r = rng.uniform(0, 2 * np.pi), rng.uniform(0, jitter)
+            blur = cv2.warpAffine(blur, np.float32([[1, 0, r * np.cos(a)], [0, 1, r * np.sin(a)]]),
+                                  shape[::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        pair = (_display(e * s["frames"][0], rng, noise), _display(e * blur, rng, noise))
         return pair, b["masks"].any(0)
 
     static, _ = render(None)
@@ -153,14 +161,15 @@ def rig_scene(seed, index, shape=(64, 96), captures=3, subframes=8, *, noise=1e-
     return {"static": static, "pairs": pairs, "masks": masks}
 
 
-def rig_dataset(rig_dir, out, *, size=(96, 128), scenes=2, captures=3, seed=0, align="truth"):
+def rig_dataset(rig_dir, out, *, size=(96, 128), scenes=2, captures=3, seed=0, align="truth", jitter=0.0):
     """Write a RAW rig, develop it and write a paired dataset with the truth masks aside.
 
     The rig (:func:`lodetools.sim.rig.write_rig`) is developed with
     :func:`lodetools.pipelines.develop.develop_scene` (casts fitted on the
     lightbox frames), camera B warped onto camera S with the rig's true flow
     (``align='truth'``: what ``align`` aims at) or the static pair's global
-    registration (``'affine'``), and written in ``align``'s layout (static pair
+    registration (``'affine'``), plus a random shift of up to ``jitter`` pixels
+    per pair (a per-pair alignment error), and written in ``align``'s layout (static pair
     id ``reference``, ``"static": true``) into ``out``.
 
     Returns
@@ -187,6 +196,7 @@ def rig_dataset(rig_dir, out, *, size=(96, 128), scenes=2, captures=3, seed=0, a
     calib = {cam: fit_cast(read_raw(rig_dir / f"lightbox_{cam}.dng", rig).bayer, truth["pattern"])
              for cam in ("blur", "sharp")}
     X, Y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    jrng = np.random.default_rng(seed)
     masks = {}
     with ManifestWriter(out / "manifest.jsonl") as mw:
         for scene in scan_raw_pairs(rig_dir):
@@ -194,8 +204,10 @@ def rig_dataset(rig_dir, out, *, size=(96, 128), scenes=2, captures=3, seed=0, a
             dev = develop_scene(scene, calib["blur"], calib["sharp"], rig=rig)
             flow = np.load(rig_dir / spec["misalignment"]["flow"])
             for dp in dev.pairs:
+                a, r = jrng.uniform(0, 2 * np.pi), jrng.uniform(0, jitter)
+                f = flow + np.array([r * np.cos(a), r * np.sin(a)], np.float32)
                 if align == "truth":
-                    blur = cv2.remap(dp.blur, X + flow[..., 0], Y + flow[..., 1], cv2.INTER_CUBIC,
+                    blur = cv2.remap(dp.blur, X + f[..., 0], Y + f[..., 1], cv2.INTER_CUBIC,
                                      borderMode=cv2.BORDER_REFLECT)
                 else:
                     from lodetools.color.photometric import quad_warp_to_pixels

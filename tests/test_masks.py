@@ -160,7 +160,7 @@ def rig_world():
     # per-capture exposures, rendered in linear light with aligned cameras, noise, gamma
     from masks_world import rig_scene
 
-    return [rig_scene(3, i, (96, 128), captures=3, subframes=8) for i in range(3)]
+    return [rig_scene(3, i, (120, 160), captures=3, subframes=8) for i in range(3)]
 
 
 def test_rig_iou_and_blurred_fraction_targets(rig_world):
@@ -175,3 +175,18 @@ def test_rig_iou_and_blurred_fraction_targets(rig_world):
     # without exposure matching the rig's exposure changes flood the masks
     bad, _ = score(rig_world, LBFMGParams.from_dict({**p.to_dict(), "match_exposure": False}))
     assert np.mean(bad) < np.mean(ious) - 0.1
+
+
+def test_shift_tolerance_absorbs_a_one_pixel_misalignment_of_the_target():
+    rng = np.random.default_rng(10)
+    sc = make_scene(rng, (64, 96), n_pairs=3, objects=(1, 1))
+    s, b = sc["pairs"][2]
+    moved = (np.roll(s, 1, axis=1), np.roll(b, (1, -1), axis=(0, 1)))  # target off by 1 px
+    p0 = LBFMGParams(init_frames=3, erode=0, dilate=0)
+    p1 = LBFMGParams(init_frames=3, erode=0, dilate=0, shift_tolerance=1)
+    truth = sc["masks"][2]
+    m0 = lbfmg_mask(moved, sc["static"], sc["pairs"][:2], p0)
+    m1 = lbfmg_mask(moved, sc["static"], sc["pairs"][:2], p1)
+    assert (m0 & ~truth).sum() > 0.5 * truth.size  # a 1 px shift floods a plain MOG2 mask
+    assert (m1 & ~truth).sum() < 0.01 * truth.size  # the tolerant one has almost no false pixels
+    assert (m1 & truth).sum() > 0.5 * truth.sum()  # and keeps the object (less 1 px of rim)

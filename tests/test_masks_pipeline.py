@@ -185,6 +185,8 @@ def test_bad_invocations(dataset, tmp_path):
     empty.mkdir()
     res = run("--data", empty, *SMALL)
     assert "not a lodetools dataset" in str(res.exception)
+    res = run("--data", root, "--split", "val", *SMALL)
+    assert "no pairs in split 'val'" in str(res.exception)
 
 
 def test_recipe_table_is_valid_for_the_command(dataset):
@@ -193,3 +195,11 @@ def test_recipe_table_is_valid_for_the_command(dataset):
     assert res.exit_code == 0, res.output
     doc = read_dataset_json(root)
     assert doc["masks"]["recipe"].endswith("reloblur.toml")
+
+
+def test_command_defaults_are_the_recipe_values():
+    from lodetools.recipe import load_recipe
+
+    _, rec = load_recipe("reloblur", "masks")
+    defaults = {p.name: p.default for p in command.params}
+    assert rec and all(defaults[k] == v for k, v in rec.items()), rec

@@ -11,8 +11,8 @@ from lodetools.commands._options import computed_params, run_options, run_option
 
 #: tuned on the synthetic world (see docs/commands/masks.md); pipelines/reloblur.toml [masks] holds the same
 DEFAULTS = dict(history=500, var_threshold=16.0, background_ratio=0.9, mixtures=5, shadow_threshold=0.5,
-                var_init=15.0, var_min=4.0,
-                shadows="foreground", init_frames=3, learning_rate=-1.0, erode=7, dilate=13)
+                var_init=15.0, var_min=4.0, shift_tolerance=0,
+                shadows="foreground", init_frames=3, learning_rate=-1.0, erode=7, dilate=11)
 
 
 def _optional_out(f):
@@ -64,6 +64,9 @@ def _optional_out(f):
 @click.option("--match-exposure/--no-match-exposure", default=True, show_default=True,
               help="Scale each image per channel to the static image's brightness (median ratio over "
                    "well-exposed pixels) before MOG2; not in ReLoBlur, needed when captures differ in exposure.")
+@click.option("--shift-tolerance", type=click.IntRange(0, 3), default=DEFAULTS["shift_tolerance"],
+              show_default=True, help="Pixels: foreground only where every shift of the target by up to this "
+                                      "is foreground (tolerates per-pair alignment error; 0: off, the paper).")
 @click.option("--erode", type=click.IntRange(min=0), default=DEFAULTS["erode"], show_default=True,
               help="Erosion disk diameter in pixels (0: none).")
 @click.option("--dilate", type=click.IntRange(min=0), default=DEFAULTS["dilate"], show_default=True,
@@ -104,7 +107,8 @@ def command(ctx, **_):
                         var_init=params["var_init"], var_min=params["var_min"],
                         shadows=params["shadows"], init_frames=params["init_frames"],
                         learning_rate=params["learning_rate"],
-                        match_exposure=params["match_exposure"], erode=params["erode"], dilate=params["dilate"])
+                        match_exposure=params["match_exposure"],
+                        shift_tolerance=params["shift_tolerance"], erode=params["erode"], dilate=params["dilate"])
     cp = computed_params(params)
     summary, stats = run_masks(params["data"], opts, lbfmg=lbfmg, no_static=params["no_static"],
                                split=params["split"], params=cp, recipe=recipe, bins=params["bins"])

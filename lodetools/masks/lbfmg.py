@@ -92,6 +92,13 @@ class LBFMGParams:
     learning_rate : float
         Learning rate of the updates with the scene's other pairs (Algorithm
         1, lines 5-7); ``-1`` is MOG2's automatic rate.
+    shift_tolerance : int
+        Pixels: a target pixel is foreground only if it is foreground for
+        every shift of the target image by up to this many pixels in x and y
+        (0: off, the paper). Tolerates the ~1 px per-pair alignment error
+        ReLoBlur reports (appendix Table 1), like the paper's shift-invariant
+        loss (appendix D); costs ``(2 t + 1)^2 - 1`` extra MOG2 applications
+        per image.
     match_exposure : bool
         Scale every image fed to a model (history and target) per channel to
         the brightness of the model's first image (the static one) before
@@ -116,6 +123,7 @@ class LBFMGParams:
     init_frames: int = 1
     learning_rate: float = -1.0
     match_exposure: bool = True
+    shift_tolerance: int = 0
     erode: int = 3
     dilate: int = 3
 
@@ -130,6 +138,8 @@ class LBFMGParams:
             raise BadConfig(f"bad learning_rate {self.learning_rate}: expected -1 or a value in [0, 1]")
         if not 0 < self.var_min <= self.var_init:
             raise BadConfig("need 0 < var_min <= var_init")
+        if self.shift_tolerance < 0 or self.shift_tolerance > 3:
+            raise BadConfig(f"bad shift_tolerance {self.shift_tolerance}: expected 0 to 3 pixels")
         if self.erode < 0 or self.dilate < 0:
             raise BadConfig("erode and dilate must be >= 0")
 
@@ -264,7 +274,27 @@ def foreground(static, history, target, params: LBFMGParams) -> np.ndarray:
         fed += 1
     if fed == 0:
         raise BadInput("no background for the target: no static pair and no other pairs")
-    return model.apply(prepared(target), learningRate=0.0)
+    target = prepared(target)
+    tol = int(params.shift_tolerance)
+    if tol <= 0:
+        return model.apply(target, learningRate=0.0)
+    # shift-tolerant foreground: foreground only where every shift of the target by up to
+    # `tol` px is foreground (the paper's shift-invariant idea, appendix D, for its ~1 px
+    # alignment error). MOG2 at rate 0 does not learn; it may only swap its weakest
+    # Gaussian for a weight-0 one, which never counts as background.
+    h, w = target.shape[:2]
+    out = None
+    for dy in range(-tol, tol + 1):
+        for dx in range(-tol, tol + 1):
+            if dx == 0 and dy == 0:
+                fg = model.apply(target, learningRate=0.0)
+            else:
+                moved = cv2.warpAffine(target, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h),
+                                       flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+                fg = cv2.warpAffine(model.apply(moved, learningRate=0.0), np.float32([[1, 0, -dx], [0, 1, -dy]]),
+                                    (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+            out = fg if out is None else np.minimum(out, fg)
+    return out
 
 
 def combine(fg_sharp: np.ndarray, fg_blur: np.ndarray, shadows: str = "foreground") -> np.ndarray:

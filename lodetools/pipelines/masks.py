@@ -206,7 +206,7 @@ def _pair_done(out: Path, rec: dict | None, pid: str, conflicts: list) -> bool:
 
 
 def plan(data: Path, out: Path, *, split: str | None, lbfmg: LBFMGParams, no_static: str,
-         overwrite: bool) -> list:
+         overwrite: bool) -> tuple[list, list]:
     """The work items: one per scene that has a pair to mask (or to copy).
 
     Returns
