@@ -247,9 +247,10 @@ class _RedBlackSOR:
         subs = {"red": ((0, 0), (1, 1)), "black": ((0, 1), (1, 0))}   # (ee, oo), (eo, oe)
         self.coef = {}
         for colour, pos in subs.items():
-            zc = torch.stack([z[:, oy::2, ox::2] for oy, ox in pos])     # (2, 9, h, w)
-            ws = [zc[:, i:i + 1].contiguous() for i in range(4)]
-            self.coef[colour] = (zc[:, 7:9].contiguous(), ws, zc[:, 4:6].contiguous(), zc[:, 6:7].contiguous())
+            zc = torch.stack([z[:, oy::2, ox::2] for oy, ox in pos], 1)     # (9, 2, h, w)
+            ws = [zc[i].unsqueeze(1) for i in range(4)]                      # (2, 1, h, w) views
+            self.coef[colour] = (zc[7:9].transpose(0, 1).contiguous(), ws,
+                                 zc[4:6].transpose(0, 1).contiguous(), zc[6].unsqueeze(1))
         self.buf = {c: torch.zeros(3, 2, h + 3, w + 3, device=dev, dtype=dt) for c in subs}
         self.subs = subs
 
