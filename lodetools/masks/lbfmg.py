@@ -145,8 +145,13 @@ class LBFMGParams:
 
     @classmethod
     def from_dict(cls, values: dict) -> "LBFMGParams":
-        """Build from a mapping, ignoring keys that are not parameters."""
+        """Build from a mapping (command options or a recipe's ``[masks]`` table).
+
+        ``mixtures`` (the option's name) stands for ``n_mixtures``; keys that
+        are not parameters are ignored.
+        """
         names = {f.name for f in fields(cls)}
+        values = {("n_mixtures" if k == "mixtures" else k): v for k, v in values.items()}
         return cls(**{k: v for k, v in values.items() if k in names})
 
     def to_dict(self) -> dict:
