@@ -129,3 +129,39 @@ def test_apply_beta_by_channel():
     bayer = np.ones((4, 4), np.float32)
     out = apply_beta(bayer, [2.0, 3.0, 5.0], "GBRG")
     np.testing.assert_array_equal(out[:2, :2], [[3, 5], [2, 3]])
+
+
+def test_isp_steps_against_references():
+    import colour
+    from colour_demosaicing import demosaicing_CFA_Bayer_Menon2007
+
+    from lodetools.color.isp import apply_matrix, demosaic, encode_gamma, white_balance_from_patch
+
+    x = np.linspace(0, 1, 301, dtype=np.float32)
+    np.testing.assert_allclose(encode_gamma(x), colour.models.eotf_inverse_sRGB(x.astype(np.float64)), atol=1e-6)
+    np.testing.assert_allclose(encode_gamma(x, "2.2"), x ** (1 / 2.2), atol=1e-6)
+    rng = np.random.default_rng(0)
+    cfa = rng.random((24, 32))
+    ours = demosaic(cfa, "GBRG")  # float32 inside colour-science
+    np.testing.assert_allclose(ours, demosaicing_CFA_Bayer_Menon2007(cfa, "GBRG"), atol=1e-5)
+    assert colour.constants.DTYPE_FLOAT_DEFAULT == np.float64  # restored after the float32 run
+    m = rng.random((3, 3))
+    img = rng.random((5, 6, 3)).astype(np.float32)
+    np.testing.assert_allclose(apply_matrix(img, m), np.einsum("ij,hwj->hwi", m, img), rtol=1e-5)
+    board = cc.cast_bayer(np.tile([0, 0, 0, 0, 0, 0, 0, 0, 0, 1.0], (3, 1)), (20, 20), "RGGB")
+    board *= np.array([0.4, 0.8, 0.5])[cc.channel_map((20, 20), "RGGB")]
+    np.testing.assert_allclose(white_balance_from_patch(board, "RGGB"), [2.0, 1.0, 1.6])
+
+
+def test_register_quads_recovers_large_and_small_shifts():
+    import cv2
+
+    from lodetools.sim.photos import linear_photo
+
+    big = linear_photo("astronaut", (160, 200))
+    img = big[20:140, 20:180]
+    for dx, dy in [(9.0, -6.0), (0.7, 0.4)]:
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        moved = cv2.warpAffine(big, m, (200, 160))[20:140, 20:180]  # moved(p + d) = img(p)
+        w = register_quads(moved, img)
+        assert abs(w[0, 2] - dx) < 0.1 and abs(w[1, 2] - dy) < 0.1, w

@@ -117,3 +117,12 @@ def test_save_table_round_trip(tmp_path):
     save_table(tmp_path / "t.txt", t, header="test")
     assert np.allclose(parse_crf(str(tmp_path / "t.txt")).table, t, atol=1e-9)
     assert isinstance(Path(tmp_path / "t.txt"), Path)
+
+
+def test_dark_end_is_not_collapsed():
+    """OpenCV's Robertson leaves code 0 undefined: code 1 must keep its own (small, positive) value."""
+    crf = parse_crf("srgb")
+    est = calibrate_inverse_crf(bracket(crf), TIMES)
+    truth = true_table(crf)
+    ratio = (est[1:9] / est[250]) / (truth[1:9] / truth[250])
+    assert np.all(ratio > 0.5) and np.all(ratio < 2.0), ratio

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from lodetools.nets.deform import (DeformConv2d, ModulatedDeformConvPack, deform_conv2d,
                                    deform_conv2d_torch)
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 
 def _bilinear_zero(img, y, x):

@@ -137,3 +137,21 @@ def test_develop_scene_api_patterns_and_formats(tmp_path):
         psnr = 10 * np.log10(1 / np.mean((ref - other) ** 2))
         assert psnr > 25, (pattern, psnr)  # noise and demosaicing differ; a CFA mix-up gives ~15 dB
         np.testing.assert_allclose(other.reshape(-1, 3).mean(0), ref.reshape(-1, 3).mean(0), rtol=0.01)
+
+
+def test_scene_without_reference_or_whiteboard(tmp_path):
+    from lodetools.color.correction import fit_cast
+    from lodetools.io.raw import read_raw
+
+    rig.write_rig(tmp_path, seed=4, preset="test", captures=1)
+    for name in ("reference_blur", "reference_sharp", "whiteboard_blur", "whiteboard_sharp"):
+        (tmp_path / "scene01" / f"{name}.dng").unlink()
+    fits = {c: (lambda f: fit_cast(f.bayer, f.pattern))(read_raw(tmp_path / f"lightbox_{c}.dng"))
+            for c in ("blur", "sharp")}
+    dev = develop_scene(scan_raw_pairs(tmp_path)[0], fits["blur"], fits["sharp"], rig=read_rig_config(tmp_path),
+                        options=DevelopOptions(refining_step=False))
+    assert [p.id for p in dev.pairs] == ["0001"] and not dev.pairs[0].static
+    assert dev.qa == {} and dev.warp is None
+    assert dev.wb_source == "metadata"  # the DNG's as-shot neutral
+    truth = rig.read_truth(tmp_path)
+    np.testing.assert_allclose(dev.wb_gains, 1 / np.array(truth["as_shot_neutral"]), rtol=1e-3)

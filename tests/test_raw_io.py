@@ -112,3 +112,13 @@ def test_scan_scene_pairs_and_missing_partner(tmp_path):
     with pytest.raises(MissingInput):
         rawio.scan_raw_pairs(empty)
     shutil.rmtree(empty)
+
+
+def test_12_bit_rig_reads_like_16_bit(tmp_path):
+    rig.write_rig(tmp_path / "a", seed=1, preset="test", size=(32, 48), captures=0, bits=16)
+    rig.write_rig(tmp_path / "b", seed=1, preset="test", size=(32, 48), captures=0, bits=12)
+    a = rawio.read_raw(tmp_path / "a" / "scene01" / "reference_sharp.dng")
+    b = rawio.read_raw(tmp_path / "b" / "scene01" / "reference_sharp.dng")
+    assert b.white == 3890 and b.black == [float(v) for v in rig.black_levels(12, "sharp")]
+    # the same photons, quantised to 12 instead of 16 bits
+    assert np.abs(a.bayer - b.bayer).max() <= 0.5 / (b.white - max(b.black)) + 0.5 / (a.white - max(a.black)) + 1e-6

@@ -327,7 +327,25 @@ def fit_cast(bayer: np.ndarray, pattern: str, patches: tuple[int, int] = (16, 12
                    nonuniformity_after=nonuniformity(after))
 
 
-def correct_bayer(bayer: np.ndarray, fit: CastFit, pattern: str | None = None) -> np.ndarray:
+def cast_image(fit: CastFit, shape: tuple[int, int], pattern: str | None = None) -> np.ndarray:
+    """The calibrated cast ``g`` at every Bayer pixel (float32), checked against the image.
+
+    Raises
+    ------
+    BadConfig
+        If the calibration was made for another image size or CFA pattern.
+    """
+    shape = tuple(shape)
+    if tuple(fit.shape) != shape:
+        raise BadConfig(f"calibration is for {fit.shape[1]}x{fit.shape[0]} images, "
+                        f"this image is {shape[1]}x{shape[0]}")
+    if pattern is not None and pattern.upper() != fit.pattern:
+        raise BadConfig(f"calibration is for CFA {fit.pattern}, this image is {pattern.upper()}")
+    return cast_bayer(fit.coeffs, shape, fit.pattern, fit.norm).astype(np.float32)
+
+
+def correct_bayer(bayer: np.ndarray, fit: CastFit, pattern: str | None = None, *,
+                  cast: np.ndarray | None = None) -> np.ndarray:
     """Remove the cast from a Bayer RAW, pixel by pixel (ReLoBlur Eq. (3), corrected).
 
     ``corrected = raw * centre / local = raw / g(x, y)`` with g the polynomial
@@ -341,6 +359,8 @@ def correct_bayer(bayer: np.ndarray, fit: CastFit, pattern: str | None = None) -
         The camera's calibration.
     pattern : str, optional
         The image's pattern (default: the calibration's). Must equal it.
+    cast : ndarray (H, W), optional
+        ``cast_bayer(fit.coeffs, ...)`` computed once for many frames.
 
     Returns
     -------
@@ -351,11 +371,7 @@ def correct_bayer(bayer: np.ndarray, fit: CastFit, pattern: str | None = None) -
     BadConfig
         If the calibration was made for another image size or CFA pattern.
     """
-    shape = tuple(bayer.shape)
-    if tuple(fit.shape) != shape:
-        raise BadConfig(f"calibration is for {fit.shape[1]}x{fit.shape[0]} images, "
-                        f"this image is {shape[1]}x{shape[0]}")
-    if pattern is not None and pattern.upper() != fit.pattern:
-        raise BadConfig(f"calibration is for CFA {fit.pattern}, this image is {pattern.upper()}")
-    g = cast_bayer(fit.coeffs, shape, fit.pattern, fit.norm)
-    return (np.asarray(bayer, np.float64) / g).astype(np.float32)
+    if cast is None or tuple(cast.shape) != tuple(bayer.shape) or tuple(fit.shape) != tuple(bayer.shape) \
+            or (pattern is not None and pattern.upper() != fit.pattern):
+        cast = cast_image(fit, bayer.shape, pattern)
+    return np.asarray(bayer, np.float32) / cast

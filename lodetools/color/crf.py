@@ -174,7 +174,13 @@ def _make_increasing(t: np.ndarray) -> np.ndarray:
         ok = np.isfinite(col)
         if ok.sum() < 2:
             raise ValueError("calibration gave fewer than two finite response values")
-        col[~ok] = np.interp(idx[~ok], idx[ok], col[ok])  # ends: nearest finite value
+        good = idx[ok]
+        col[~ok] = np.interp(idx[~ok], good, col[ok])  # inside: linear interpolation
+        lo, hi = good[0], good[-1]
+        if lo > 0:  # leading gap (OpenCV leaves code 0 undefined): extend the first slope, >= 0
+            col[:lo] = np.maximum(col[lo] - (lo - idx[:lo]) * (col[good[1]] - col[lo]) / (good[1] - lo), 0.0)
+        if hi < n - 1:  # trailing gap: extend the last slope
+            col[hi + 1:] = col[hi] + (idx[hi + 1:] - hi) * (col[hi] - col[good[-2]]) / (hi - good[-2])
         eps = 1e-9 * max(abs(col).max(), 1e-12)
         t[:, c] = np.maximum.accumulate(col + eps * idx)
         t[:, c] += eps * idx  # strictly increasing

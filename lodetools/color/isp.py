@@ -24,6 +24,9 @@ References
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 
 from lodetools.color.correction import channel_map, pattern_indices
@@ -31,9 +34,32 @@ from lodetools.errors import BadConfig
 
 GAMMAS = ("srgb", "2.2", "linear")
 
+_F32_LOCK = threading.Lock()
+_F32_USERS = [0, None]  # active float32 demosaics, colour's previous default dtype
+
+
+@contextlib.contextmanager
+def _colour_float32():
+    """Run colour-science in float32 (2.5x faster Menon; max difference ~3e-7), then restore."""
+    import colour.constants
+    from colour.utilities import set_default_float_dtype
+
+    with _F32_LOCK:
+        if _F32_USERS[0] == 0:
+            _F32_USERS[1] = colour.constants.DTYPE_FLOAT_DEFAULT
+            set_default_float_dtype(np.float32)
+        _F32_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _F32_LOCK:
+            _F32_USERS[0] -= 1
+            if _F32_USERS[0] == 0:
+                set_default_float_dtype(_F32_USERS[1])
+
 
 def demosaic(bayer: np.ndarray, pattern: str, *, refining_step: bool = True,
-             method: str = "menon") -> np.ndarray:
+             method: str = "menon", float32: bool = True) -> np.ndarray:
     """Demosaic a Bayer image.
 
     Parameters
@@ -44,6 +70,9 @@ def demosaic(bayer: np.ndarray, pattern: str, *, refining_step: bool = True,
         Menon's refining step (about 2.5x slower).
     method : {'menon', 'bilinear'}
         ``bilinear`` (colour-demosaicing's) is for quick previews only.
+    float32 : bool
+        Compute in float32 (colour-science's default is float64; the results
+        differ by ~3e-7 and float32 is about 2.5x faster).
 
     Returns
     -------
@@ -52,13 +81,14 @@ def demosaic(bayer: np.ndarray, pattern: str, *, refining_step: bool = True,
     pattern_indices(pattern)
     from colour_demosaicing import demosaicing_CFA_Bayer_bilinear, demosaicing_CFA_Bayer_Menon2007
 
-    cfa = np.asarray(bayer, np.float64)
-    if method == "menon":
-        rgb = demosaicing_CFA_Bayer_Menon2007(cfa, pattern.upper(), refining_step=refining_step)
-    elif method == "bilinear":
-        rgb = demosaicing_CFA_Bayer_bilinear(cfa, pattern.upper())
-    else:
+    if method not in ("menon", "bilinear"):
         raise BadConfig(f"unknown demosaicing method {method!r}: expected menon or bilinear")
+    cfa = np.asarray(bayer, np.float32 if float32 else np.float64)
+    with _colour_float32() if float32 else contextlib.nullcontext():
+        if method == "menon":
+            rgb = demosaicing_CFA_Bayer_Menon2007(cfa, pattern.upper(), refining_step=refining_step)
+        else:
+            rgb = demosaicing_CFA_Bayer_bilinear(cfa, pattern.upper())
     return np.asarray(rgb, np.float32)
 
 
@@ -80,13 +110,27 @@ def gray_world(rgb: np.ndarray) -> np.ndarray:
     return m[1] / np.maximum(m, 1e-12)
 
 
+def apply_matrix(rgb: np.ndarray, matrix) -> np.ndarray:
+    """``out[..., i] = sum_j matrix[i, j] * rgb[..., j]`` (OpenCV's transform: 25x numpy's matmul)."""
+    import cv2
+
+    return cv2.transform(np.ascontiguousarray(rgb, np.float32), np.asarray(matrix, np.float32))
+
+
 def encode_gamma(linear: np.ndarray, gamma: str = "srgb") -> np.ndarray:
     """Linear values in [0, 1] -> display values (sRGB curve, power 1/2.2, or none)."""
+    import cv2
+
     x = np.clip(np.asarray(linear, np.float32), 0.0, 1.0)
-    if gamma == "srgb":
-        return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
+    if gamma == "srgb":  # IEC 61966-2-1
+        out = cv2.pow(x, 1 / 2.4)
+        out *= np.float32(1.055)
+        out -= np.float32(0.055)
+        low = x <= 0.0031308
+        out[low] = np.float32(12.92) * x[low]
+        return out
     if gamma in ("2.2", 2.2):
-        return np.power(x, 1 / 2.2).astype(np.float32)
+        return cv2.pow(x, 1 / 2.2)
     if gamma == "linear":
         return x
     raise BadConfig(f"unknown gamma {gamma!r}: expected srgb, 2.2 or linear")
@@ -123,7 +167,7 @@ def render(bayer: np.ndarray, pattern: str, *, wb_gains, camera_to_srgb=None, ga
     m = np.diag(np.asarray(wb_gains, np.float64))
     if camera_to_srgb is not None:
         m = np.asarray(camera_to_srgb, np.float64) @ m
-    out = (rgb.reshape(-1, 3) @ m.T.astype(np.float32)).reshape(rgb.shape)
+    out = apply_matrix(rgb, m)
     out = encode_gamma(out, gamma)
     if timings is not None:
         timings["demosaic"] = timings.get("demosaic", 0.0) + t1 - t0

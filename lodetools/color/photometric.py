@@ -37,10 +37,10 @@ def quad_channels(bayer: np.ndarray, pattern: str) -> np.ndarray:
     """Bin a Bayer image per 2x2 quad into ``(H/2, W/2, 3)`` R, G (mean of both), B."""
     h, w = bayer.shape
     h2, w2 = h // 2 * 2, w // 2 * 2
-    b = np.asarray(bayer[:h2, :w2], np.float64)
+    b = np.asarray(bayer[:h2, :w2], np.float32)
     cmap = channel_map((2, 2), pattern)
-    out = np.zeros((h2 // 2, w2 // 2, 3))
-    count = np.zeros(3)
+    out = np.zeros((h2 // 2, w2 // 2, 3), np.float32)
+    count = np.zeros(3, np.float32)
     for i in range(2):
         for j in range(2):
             c = cmap[i, j]
@@ -63,18 +63,32 @@ def register_quads(blur_q: np.ndarray, sharp_q: np.ndarray, *, iterations: int =
     Returns
     -------
     ndarray float32 (2, 3)
-        ``W`` with ``blur(W q) ~ sharp(q)`` in quad coordinates (identity if
-        ECC does not converge).
+        ``W`` with ``blur(W q) ~ sharp(q)`` in quad coordinates (the phase
+        correlation translation if ECC does not converge at all).
     """
-    w = np.eye(2, 3, dtype=np.float32)
     a = np.ascontiguousarray(sharp_q.mean(2), np.float32)
     b = np.ascontiguousarray(blur_q.mean(2), np.float32)
     crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, iterations, 1e-6)
-    try:
-        _, w = cv2.findTransformECC(a, b, w, cv2.MOTION_AFFINE, crit, None, 5)
-    except cv2.error:
-        return np.eye(2, 3, dtype=np.float32)
-    return w
+
+    def ecc(w0, mask=None):
+        try:
+            return cv2.findTransformECC(a, b, np.asarray(w0, np.float32), cv2.MOTION_AFFINE, crit, mask, 5)[1]
+        except cv2.error:
+            return None
+
+    w = ecc(np.eye(2, 3))  # converges for shifts of a few quads (the usual rig)
+    # a phase-correlation translation checks it; when they disagree (a large
+    # shift), restart ECC there, comparing only where the blur stays in frame
+    win = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(a, b, win)
+    if w is not None and abs(w[0, 2] - dx) <= 2 and abs(w[1, 2] - dy) <= 2:
+        return w
+    init = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+    m = int(np.ceil(max(abs(dx), abs(dy)))) + 4 + int(0.02 * max(a.shape))
+    mask = np.zeros(a.shape, np.uint8)
+    mask[m:a.shape[0] - m, m:a.shape[1] - m] = 1
+    w = ecc(init, mask) if mask.any() else None
+    return init if w is None else w
 
 
 def warp_quads(img: np.ndarray, warp: np.ndarray) -> np.ndarray:
@@ -114,13 +128,23 @@ def static_mask(blur_q: np.ndarray, sharp_q: np.ndarray, beta: np.ndarray, *,
     -------
     ndarray bool (h, w)
     """
-    lb = cv2.GaussianBlur(np.asarray(blur_q, np.float32), (0, 0), sigma).astype(np.float64) * beta
-    ls = cv2.GaussianBlur(np.asarray(sharp_q, np.float32), (0, 0), sigma).astype(np.float64)
-    floor = max(1e-3, 0.02 * float(np.median(ls)))
-    d = np.log(np.maximum(lb, floor)) - np.log(np.maximum(ls, floor))
-    mask = (ls.min(2) > floor) & (lb.min(2) > floor)  # dark quads carry no signal
+    return _agreement(*_log_smoothed(blur_q, sharp_q, sigma), beta, k)
+
+
+def _log_smoothed(blur_q, sharp_q, sigma):
+    """Logs of the smoothed quad images, and where both carry signal."""
+    lb = cv2.GaussianBlur(np.asarray(blur_q, np.float32), (0, 0), sigma)
+    ls = cv2.GaussianBlur(np.asarray(sharp_q, np.float32), (0, 0), sigma)
+    floor = np.float32(max(1e-3, 0.02 * float(np.median(ls[::2, ::2]))))
+    valid = (ls.min(2) > floor) & (lb.min(2) > floor)  # dark quads carry no signal
+    return cv2.log(np.maximum(lb, floor)), cv2.log(np.maximum(ls, floor)), valid
+
+
+def _agreement(log_b, log_s, valid, beta, k):
+    d = log_b - log_s + np.log(np.asarray(beta, np.float32))
+    mask = valid.copy()
     for c in range(3):
-        dc = d[:, :, c][mask] if mask.any() else d[:, :, c].ravel()
+        dc = d[::2, ::2, c][mask[::2, ::2]] if mask[::2, ::2].any() else d[::2, ::2, c].ravel()
         med = np.median(dc)
         mad = 1.4826 * np.median(np.abs(dc - med)) + 1e-6
         mask &= np.abs(d[:, :, c] - med) <= k * mad
@@ -164,12 +188,12 @@ def estimate_beta(blur: np.ndarray, sharp: np.ndarray, pattern: str, *, region: 
     if blur.shape != sharp.shape:
         raise BadInput("blur/sharp size mismatch while estimating beta")
     qb, qs = quad_channels(blur, pattern), quad_channels(sharp, pattern)
-    beta = qs.reshape(-1, 3).mean(0) / np.maximum(qb.reshape(-1, 3).mean(0), 1e-12)
+    beta = qs.reshape(-1, 3).mean(0, dtype=np.float64) / np.maximum(qb.reshape(-1, 3).mean(0, dtype=np.float64), 1e-12)
     if region == "full":
         return beta, {"static_fraction": 1.0}
     if warp is None:
         warp = register_quads(qb, qs)
-    qbw = warp_quads(qb, warp).astype(np.float64)
+    qbw = warp_quads(qb, warp)
     h, w = qs.shape[:2]
     m = max(2, int(round(margin * max(h, w))))
     keep = np.zeros((h, w), bool)
@@ -179,11 +203,12 @@ def estimate_beta(blur: np.ndarray, sharp: np.ndarray, pattern: str, *, region: 
         sat = cv2.dilate(sat.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         keep &= ~sat
     mask = keep
+    logs = _log_smoothed(qbw, qs, 1.5)
     for _ in range(max(1, iterations)):
-        mask = keep & static_mask(qbw, qs, beta)
+        mask = keep & _agreement(*logs, beta, 4.0)
         if not mask.any():
             raise BadInput("no static background left to estimate beta (blur and sharp disagree everywhere)")
-        beta = qs[mask].mean(0) / np.maximum(qbw[mask].mean(0), 1e-12)
+        beta = qs[mask].astype(np.float64).mean(0) / np.maximum(qbw[mask].astype(np.float64).mean(0), 1e-12)
     return beta, {"static_fraction": float(mask.mean()), "warp": np.asarray(warp).tolist()}
 
 

@@ -45,9 +45,10 @@ def command(lightbox, camera, out, patches, overwrite):
     centre / local; the paper's Eq. (3) wording is inverted, see
     docs/commands/develop.md).
 
+    \b
     Example:
-
-        lodetools calibrate color --lightbox rig/lightbox_blur.dng --camera cam-b --out calibration/cam-b.toml
+      lodetools calibrate color --lightbox rig/lightbox_blur.dng \\
+          --camera cam-b --out calibration/cam-b.toml
     """
     from lodetools.color.correction import fit_cast
     from lodetools.io.calibration import write_calibration

@@ -91,8 +91,8 @@ def command(images, times, method, extrapolate_from, out, plot, overwrite):
     codes; the table (linear value per 8-bit code and channel, 0 to 1) is what
     `lodetools synthesize --crf FILE` and `lbs` read.
 
+    \b
     Example:
-
         lodetools calibrate crf --images bracket/ --times 1/250,1/125,1/60,1/30 --out crf.txt
     """
     import numpy as np

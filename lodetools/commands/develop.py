@@ -52,9 +52,10 @@ def command(ctx, **params):
     before and after correction, also collected in <out>/qa.jsonl.
     Geometric alignment is `lodetools align`.
 
+    \b
     Example:
-
-        lodetools develop --raw-pairs rig --out developed --calib-blur calibration/cam-b.toml --calib-sharp calibration/cam-s.toml
+      lodetools develop --raw-pairs rig --out developed \\
+          --calib-blur calibration/cam-b.toml --calib-sharp calibration/cam-s.toml
     """
     from lodetools.pipelines.develop import run_develop
     from lodetools.recipe import resolve_params

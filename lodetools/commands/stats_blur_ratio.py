@@ -38,8 +38,8 @@ def command(ctx, **_):
     datasets (camera shake) keep a high ratio at large thresholds; local-blur
     datasets fall fast.
 
+    \b
     Example:
-
         lodetools stats blur-ratio --videos lode_clips/ --videos gopro_clips/ --label LODE --label GoPro --out stats/
     """
     from lodetools.io.manifest import write_dataset_json

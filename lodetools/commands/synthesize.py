@@ -59,8 +59,8 @@ def command(ctx, **_):
     feeds two splits. Output: <out>/<split>/<clip>/{blur,sharp}/<middle frame>.png,
     with manifest provenance (source, frames, M, CRF, seed, saturation, noise).
 
+    \b
     Example:
-
         lodetools synthesize --videos clips/ --recipe lode --val-fraction 0.25 --out lode-like/
     """
     from lodetools.io.manifest import write_dataset_json

@@ -229,8 +229,8 @@ def read_raw(path, rig: RigConfig | None = None) -> RawFrame:
         Anything libraw reads (DNG, CR2, NEF, ARW, ...), or a single-channel
         integer ``.npy`` / ``.tif(f)`` described by ``rig``.
     rig : RigConfig, optional
-        The capture folder's ``rig.toml`` (default: read from the file's
-        parent's parent, the raw-pairs root, else its parent).
+        The capture folder's ``rig.toml`` (default: the one in the file's
+        folder, else in the folder above it, the raw-pairs root of a scene).
 
     Returns
     -------
@@ -248,10 +248,10 @@ def read_raw(path, rig: RigConfig | None = None) -> RawFrame:
     path = Path(path)
     if not path.is_file():
         raise MissingInput("RAW file not found", path)
-    if rig is None:
-        rig = read_rig_config(path.parent.parent)
+    if rig is None:  # the file's folder (lightbox frames), else the raw-pairs root above a scene
+        rig = read_rig_config(path.parent)
         if rig.path is None:
-            rig = read_rig_config(path.parent)
+            rig = read_rig_config(path.parent.parent)
     role = _role(path)
     if path.suffix.lower() in BAYER_ARRAY_EXTENSIONS:
         return _read_array(path, rig, role)

@@ -18,6 +18,8 @@ Library use (what ``align`` calls)::
             p.blur, p.sharp        # float32 (H, W, 3) display RGB in [0, 1]
         dev.qa                     # Delta-L before/after on the reference pair
 
+    # or stream the pairs (bounded memory): develop_scene(..., on_pair=callback)
+
 Per scene: the reference pair registers the two cameras globally (ECC
 affine, used for the static-region beta and the QA only), the whiteboard
 pair (when present) gives the white balance, then every pair is developed.
@@ -34,7 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lodetools.color.correction import CastFit, correct_bayer
+from lodetools.color.correction import CastFit, cast_image, correct_bayer
 from lodetools.color.isp import gray_world, render, white_balance_from_patch
 from lodetools.color.photometric import (apply_beta, estimate_beta, quad_channels, quad_warp_to_pixels,
                                          register_quads)
@@ -153,7 +155,7 @@ def reference_delta_l(sharp_rgb: np.ndarray, blur_rgb: np.ndarray, warp_px: np.n
 
 def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
                   rig: RigConfig | None = None, options: DevelopOptions | None = None,
-                  ids=None) -> DevelopedScene:
+                  ids=None, on_pair=None) -> DevelopedScene:
     """Develop every pair of one scene (a pure function of the files: no writing).
 
     Parameters
@@ -168,12 +170,16 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
     ids : iterable of str, optional
         Develop only these capture ids (the reference pair is always developed
         when present, it drives the registration and the QA).
+    on_pair : callable, optional
+        Called with each :class:`DevelopedPair` as soon as it is developed;
+        the pair is then not kept in ``pairs`` (bounded memory for scenes
+        with many full-size captures).
 
     Returns
     -------
     DevelopedScene
         ``pairs[0]`` is the static reference pair (``static=True``) when the
-        scene has one.
+        scene has one (``pairs`` is empty when ``on_pair`` is given).
 
     Raises
     ------
@@ -195,12 +201,17 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
     if not wanted:
         raise MissingInput("scene has no blur/sharp pairs", scene.folder)
 
+    casts = {}
+
     def corrected(pair):
         t0 = time.perf_counter()
         b, s = _read_pair(pair, rig)
         t1 = time.perf_counter()
-        cb = correct_bayer(b.bayer, calib_blur, b.pattern)
-        cs = correct_bayer(s.bayer, calib_sharp, s.pattern)
+        if not casts:  # the cast images, once per scene (correct_bayer checks size and CFA)
+            casts["blur"] = cast_image(calib_blur, b.shape, b.pattern)
+            casts["sharp"] = cast_image(calib_sharp, s.shape, s.pattern)
+        cb = correct_bayer(b.bayer, calib_blur, b.pattern, cast=casts["blur"])
+        cs = correct_bayer(s.bayer, calib_sharp, s.pattern, cast=casts["sharp"])
         timings["read"] += t1 - t0
         timings["correction"] += time.perf_counter() - t1
         return b, s, cb, cs
@@ -254,7 +265,11 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
                   "beta": beta.tolist()}
         info.pop("warp", None)
         info.update({"blur_raw": str(b.path), "sharp_raw": str(s.path), "pattern": b.pattern})
-        pairs.append(DevelopedPair(pid, blur_rgb, sharp_rgb, static, beta, info))
+        dp = DevelopedPair(pid, blur_rgb, sharp_rgb, static, beta, info)
+        if on_pair is None:
+            pairs.append(dp)
+        else:
+            on_pair(dp)
     return DevelopedScene(scene.name, pairs, np.asarray(wb), wb_source,
                           None if warp is None else np.asarray(warp), qa, timings)
 
@@ -265,11 +280,10 @@ def _process_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sha
                    split, bit_depth):
     scene = item.payload
     rig = read_rig_config(raw_pairs)
-    dev = develop_scene(scene, read_calibration(calib_blur), read_calibration(calib_sharp),
-                        rig=rig, options=DevelopOptions(**options))
     records = []
-    for p in dev.pairs:
-        rec = write_pair(out, split, dev.name, p.id, {"blur": p.blur, "sharp": p.sharp}, bit_depth=bit_depth)
+
+    def write(p):
+        rec = write_pair(out, split, scene.name, p.id, {"blur": p.blur, "sharp": p.sharp}, bit_depth=bit_depth)
         rec["static"] = bool(p.static)
         rec["provenance"] = {
             "command": "develop",
@@ -278,12 +292,17 @@ def _process_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sha
             "beta": [round(float(v), 6) for v in p.beta],
             "beta_region": options["beta_region"],
             "static_fraction": round(float(p.info.get("static_fraction", 1.0)), 4),
-            "white_balance": {"source": dev.wb_source, "gains": [round(float(v), 6) for v in dev.wb_gains]},
             "pattern": p.info["pattern"],
         }
-        if p.static and dev.qa:
-            rec["qa"] = _round(dev.qa)
         records.append(rec)
+
+    dev = develop_scene(scene, read_calibration(calib_blur), read_calibration(calib_sharp),
+                        rig=rig, options=DevelopOptions(**options), on_pair=write)
+    wb = {"source": dev.wb_source, "gains": [round(float(v), 6) for v in dev.wb_gains]}
+    for rec in records:
+        rec["provenance"]["white_balance"] = wb
+        if rec["static"] and dev.qa:
+            rec["qa"] = _round(dev.qa)
     return records
 
 

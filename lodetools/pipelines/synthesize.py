@@ -34,7 +34,7 @@ from lodetools.io.images import list_images
 from lodetools.io.layout import item_key, write_pair
 from lodetools.io.paths import confined, safe_name
 from lodetools.io.video import count_frames, is_video_file, iter_frames, list_videos, probe_video
-from lodetools.runner import RunSummary, WorkItem, in_shard, item_rng, run_items
+from lodetools.runner import RunSummary, WorkItem, item_rng, run_items
 from lodetools.synth.averaging import (
     Noise, Saturation, check_window_length, odd_lengths, plan_windows, synthesize_windows,
 )
@@ -227,7 +227,7 @@ def process_clip(item: WorkItem, rng: np.random.Generator, *, out: Path, crf_spe
     windows = plan_windows(clip.n_frames, lengths, rng, windows_per_clip)
     written: list[Path] = []
     records = []
-    base_prov = {"source": str(clip.path), "clip": clip.name, "fps": clip.fps, "crf": crf.name,
+    base_prov = {"source": str(Path(clip.path).resolve()), "clip": clip.name, "fps": clip.fps, "crf": crf.name,
                  "seed": seed, "clip_frames": clip.n_frames,
                  "saturation": None if saturation is None else vars(saturation).copy(),
                  "noise": None if noise is None else vars(noise).copy()}

@@ -289,30 +289,9 @@ def phase_at(stage: Stage, u: int) -> tuple[int, int]:
 # ---------------------------------------------------------------- metrics
 
 def _batched_metrics():
-    """The lead's batched metrics, or a local equivalent while they are not merged."""
-    try:
-        from lodetools.metrics.batched import psnr_batch, ssim_batch, weighted_psnr_batch
-        return psnr_batch, ssim_batch, weighted_psnr_batch
-    except ImportError:
-        from lodetools.train.losses import ssim as _ssim
-
-        def q(x):
-            return torch.round(x.double().clamp(0, 1) * 255) / 255
-
-        def psnr_batch(p, g, quantize=True):
-            mse = ((q(p) - q(g)) ** 2).flatten(1).mean(1)
-            return 10 * torch.log10(1 / mse.clamp_min(1e-12))
-
-        def ssim_batch(p, g, quantize=True):
-            return _ssim(q(p).float(), q(g).float()).double()
-
-        def weighted_psnr_batch(p, g, m, quantize=True):
-            d2 = ((q(p) - q(g)) ** 2).sum(1, keepdim=True)
-            m = m.double()
-            mse = (m * d2).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1e-12) / 3
-            return 10 * torch.log10(1 / mse.clamp_min(1e-12))
-
-        return psnr_batch, ssim_batch, weighted_psnr_batch
+    """PSNR, SSIM and weighted PSNR per image (8-bit rounded, the metrics module's convention)."""
+    from lodetools.metrics.batched import psnr_batch, ssim_batch, weighted_psnr_batch
+    return psnr_batch, ssim_batch, weighted_psnr_batch
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -1,0 +1,170 @@
+"""Tests of lodetools.flow: c2f accuracy on known flows, backends, warping, densification."""
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from lodetools.errors import BadConfig, BadInput
+from lodetools.flow import endpoint_error, estimate_flow
+from lodetools.flow.c2f import _RedBlackSOR, coarse2fine_flow, pyramid_sizes
+from lodetools.flow.pyflow_backend import load_pyflow
+from lodetools.flow.warp import densify_flow, valid_mask, warp_image
+
+
+def smooth_flow(h, w, amp=2.5):
+    """A smooth, non-rigid flow field (rotation-like + a low-frequency wave)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    fx = 1.2 + 0.015 * (y - h / 2) + amp * 0.4 * np.sin(2 * np.pi * x / (1.5 * w))
+    fy = -0.7 - 0.012 * (x - w / 2) + amp * 0.3 * np.cos(2 * np.pi * y / (1.5 * h))
+    return np.stack([fx, fy], -1).astype(np.float32)
+
+
+def synthetic_pair(name="astronaut", h=72, w=104, y0=120, x0=160):
+    """(ref, moving, flow) with moving(x + flow) == ref(x) by construction."""
+    src = getattr(data, name)().astype(np.float32) / 255
+    big_flow = np.zeros(src.shape[:2] + (2,), np.float32)
+    big_flow[y0:y0 + h, x0:x0 + w] = smooth_flow(h, w)
+    ref_big, _ = warp_image(src, big_flow)
+    return ref_big[y0:y0 + h, x0:x0 + w], src[y0:y0 + h, x0:x0 + w], big_flow[y0:y0 + h, x0:x0 + w]
+
+
+def test_c2f_recovers_smooth_flow():
+    ref, moving, truth = synthetic_pair()
+    flow = estimate_flow(ref, moving, "c2f", threads=1)
+    assert flow.shape == truth.shape and flow.dtype == np.float32
+    inner = np.zeros(truth.shape[:2], bool)
+    inner[4:-4, 4:-4] = True
+    inner &= valid_mask(truth)
+    # stated bound: mean EPE <= 0.2 px away from the 4-px border on a textured photograph
+    assert endpoint_error(flow, truth, inner) < 0.2
+    assert endpoint_error(np.zeros_like(truth), truth, inner) > 1.5   # the flow was not trivial
+
+
+def test_c2f_identical_images_give_zero_flow():
+    img = data.coffee()[100:164, 200:296].astype(np.float32) / 255
+    flow = coarse2fine_flow(img, img, threads=1)
+    assert np.abs(flow).max() < 1e-3
+
+
+@pytest.mark.parametrize("shape", [(37, 53, 3), (5, 7, 3), (2, 2, 3), (29, 41)])
+def test_c2f_odd_and_tiny_sizes(shape):
+    rng = np.random.default_rng(0)
+    a = rng.random(shape, dtype=np.float32)
+    b = np.roll(a, 1, axis=1)
+    flow = estimate_flow(a, b, "c2f", outer_iterations=2, sor_iterations=5, threads=1)
+    assert flow.shape == shape[:2] + (2,)
+    assert np.isfinite(flow).all()
+
+
+def test_pyramid_sizes_follow_liu():
+    # 741 px wide, ratio 0.75, minWidth 20 -> floor(log(20/741)/log(0.75)) = 12 levels
+    sizes = pyramid_sizes(500, 741)
+    assert len(sizes) == 12 and sizes[0] == (500, 741) and sizes[-1][1] >= 20
+
+
+def test_red_black_sor_converges_to_direct_solution():
+    torch.manual_seed(0)
+    H, W, alpha = 7, 9, 0.5
+    a11, a22 = torch.rand(H, W), torch.rand(H, W)
+    a12 = (torch.rand(H, W) - 0.5) * 0.5 * torch.sqrt(a11 * a22)
+    b, wx, wy = torch.randn(2, H, W), torch.rand(H, W - 1), torch.rand(H - 1, W)
+    x = _RedBlackSOR(a11, a12, a22, b, wx, wy, alpha, 1.8).solve(400).numpy()
+    # the same normal equations assembled densely and solved by numpy
+    N = H * W
+    A = np.zeros((2 * N, 2 * N))
+    idx = np.arange(N).reshape(H, W)
+    for o, aa in ((0, a11), (N, a22)):
+        A[o + idx.ravel(), o + idx.ravel()] += aa.numpy().ravel() + 0.05 * alpha
+    A[idx.ravel(), N + idx.ravel()] = A[N + idx.ravel(), idx.ravel()] = a12.numpy().ravel()
+    for p, q, wgt in ((idx[:, :-1], idx[:, 1:], wx), (idx[:-1], idx[1:], wy)):
+        for pp, qq, ww in zip(p.ravel(), q.ravel(), alpha * wgt.numpy().ravel()):
+            for o in (0, N):
+                A[o + pp, o + pp] += ww
+                A[o + qq, o + qq] += ww
+                A[o + pp, o + qq] -= ww
+                A[o + qq, o + pp] -= ww
+    ref = np.linalg.solve(A, b.numpy().reshape(-1))
+    np.testing.assert_allclose(x.reshape(-1), ref, atol=1e-4)
+
+
+def test_motorcycle_quarter_scale_all_backends():
+    """Real stereo pair with true disparity: flow left->right is (-d, 0)."""
+    import cv2
+
+    left, right, disp = data.stereo_motorcycle()
+    s = 0.25
+    size = (int(left.shape[1] * s), int(left.shape[0] * s))
+    l = cv2.resize(left, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    r = cv2.resize(right, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    valid = np.isfinite(disp)
+    d = cv2.resize(np.where(valid, disp, 0), size, interpolation=cv2.INTER_NEAREST) * s
+    v = cv2.resize(valid.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    truth = np.stack([-d, np.zeros_like(d)], -1)
+    epe = {m: endpoint_error(estimate_flow(l, r, m, **({"threads": 1} if m == "c2f" else {})), truth, v)
+           for m in ("c2f", "dis", "deepflow")}
+    assert epe["c2f"] < 1.2, epe           # disparities up to 15 px at this scale
+    assert all(e < 2.0 for e in epe.values()), epe
+
+
+def test_opencv_backends_recover_translation():
+    ref, moving, truth = synthetic_pair()
+    inner = np.zeros(truth.shape[:2], bool)
+    inner[8:-8, 8:-8] = True
+    for m in ("dis", "deepflow", "tvl1"):
+        flow = estimate_flow(ref, moving, m)
+        assert flow.shape == truth.shape
+        assert endpoint_error(flow, truth, inner) < 1.0, m
+
+
+def test_estimate_flow_bad_inputs():
+    a = np.zeros((16, 16, 3), np.float32)
+    with pytest.raises(BadInput, match="differ"):
+        estimate_flow(a, np.zeros((16, 17, 3), np.float32))
+    with pytest.raises(BadInput, match="NaN"):
+        b = a.copy()
+        b[3, 3, 0] = np.nan
+        estimate_flow(a, b)
+    with pytest.raises(BadInput, match="shape"):
+        estimate_flow(np.zeros((4, 4, 4)), np.zeros((4, 4, 4)))
+    with pytest.raises(BadConfig, match="unknown flow method"):
+        estimate_flow(a, a, "farneback-ish")
+    if load_pyflow() is None:
+        with pytest.raises(BadConfig, match="pyflow"):
+            estimate_flow(a, a, "pyflow")
+
+
+def test_warp_integer_shift_matches_slicing_and_masks_outside():
+    img = data.camera()[:40, :50].astype(np.float32) / 255
+    flow = np.zeros((40, 50, 2), np.float32)
+    flow[..., 0] = 3.0      # out(x) = img(x + 3)
+    out, valid = warp_image(img, flow)
+    np.testing.assert_allclose(out[:, :47], img[:, 3:], atol=1e-5)
+    assert valid[:, :47].all() and not valid[:, 47:].any()
+
+
+def test_warp_never_nan():
+    img = np.random.default_rng(1).random((20, 30, 3)).astype(np.float32)
+    flow = np.random.default_rng(2).normal(0, 50, (20, 30, 2)).astype(np.float32)
+    flow[0, 0] = np.nan
+    flow[1, 1] = np.inf
+    out, valid = warp_image(img, flow)
+    assert np.isfinite(out).all() and out.min() >= img.min() and out.max() <= img.max()
+    assert not valid[0, 0] and not valid[1, 1]
+    mask = img[..., 0] > 0.5
+    mout, _ = warp_image(mask, flow)
+    assert mout.dtype == bool and mout.shape == mask.shape
+
+
+def test_densify_keeps_reliable_and_fills_the_rest():
+    img = data.astronaut()[:64, :96].astype(np.float32) / 255
+    y, x = np.mgrid[0:64, 0:96].astype(np.float32)
+    truth = np.stack([0.02 * x - 1.0, 0.01 * y + 0.5], -1).astype(np.float32)
+    noisy = truth.copy()
+    reliable = np.ones((64, 96), bool)
+    reliable[20:40, 30:60] = False
+    noisy[~reliable] = 25.0          # garbage where unreliable
+    out = densify_flow(noisy, reliable, img)
+    np.testing.assert_array_equal(out[reliable], truth[reliable])
+    assert np.isfinite(out).all()
+    assert np.abs(out - truth)[~reliable].max() < 0.5
