@@ -149,5 +149,7 @@ def test_train_cli_and_bad_inputs(data, tmp_path, capsys):
     assert _cli("lbag", "--data", data["local"], "--out", str(tmp_path / "r4"), "--loss", "nope=1") == 2
     assert "unknown loss weight" in capsys.readouterr().err
     assert _cli("bladenet", "--data", data["local"], "--out", str(tmp_path / "r5"), "--stages", "x=1") == 2
+    assert _cli("lbag", "--data", data["local"], "--out", str(tmp_path / "r7"), "--crop", "48") == 2
+    assert "must be a multiple of 4 and at least 52" in capsys.readouterr().err
     assert _cli("lbag", "--data", data["local"], "--out", str(tmp_path / "r6"), "--resume") == 2
     assert "nothing to resume" in capsys.readouterr().err

@@ -76,7 +76,7 @@ from torch import nn
 
 from lodetools.errors import BadConfig, MissingInput, OutputConflict
 from lodetools.io.atomic import atomic_write_bytes, atomic_write_text
-from lodetools.train.datasets import CropDataset, SampleBatches, load_source
+from lodetools.train.datasets import CropDataset, PairSource, SampleBatches, load_source
 
 #: network name -> "module:attribute" of its :class:`TrainSpec`
 SPECS = {
@@ -135,6 +135,8 @@ class TrainSpec:
     multiple: int = 16
     lr: float = 1e-4
     description: str = ""
+    #: smallest training crop the losses accept (e.g. SSIM windows at 1/4 scale)
+    min_crop: int = 0
 
 
 def get_spec(name: str) -> TrainSpec:
@@ -421,6 +423,11 @@ class Trainer:
         for s in self.stages:
             s.fraction = float(cfg.stages.get(s.name, s.fraction))
         self.bounds = stage_bounds(self.stages, cfg.iters)
+        if cfg.crop % self.spec.multiple or cfg.crop < self.spec.min_crop:
+            raise BadConfig(f"--crop {cfg.crop} for {cfg.net} must be a multiple of {self.spec.multiple} "
+                            f"and at least {self.spec.min_crop}")
+        if cfg.val_data:
+            load_source(cfg.val_data, cfg.val_split)          # fail early on a wrong --val-data
         self.milestones = lr_milestones(cfg)
         self.ckpt_path = self.out / "checkpoints" / "last.pt"
         self._check_out(resume, overwrite)
@@ -457,7 +464,6 @@ class Trainer:
             pairs = []
             for r in roots:
                 pairs += load_source(r, cfg.train_split, need_mask=masked).pairs
-            from lodetools.train.datasets import PairSource
             roles[role] = CropDataset(PairSource(";".join(roots), cfg.train_split, pairs), cfg.crop,
                                       cfg.seed + (0 if role == "data" else 1000), bapc_p=cfg.bapc_p,
                                       bapc_min_fraction=cfg.bapc_min_fraction,
@@ -482,18 +488,13 @@ class Trainer:
     def _loader(self, stage: Stage, k: int, p_index: int, t0: int):
         """Batches for the iterations in [t0, stage stop) that use phase ``p_index``."""
         start, stop = self.bounds[k]
-        phase = stage.phases[p_index]
-        its = [t for t in range(t0, stop) if phase_at(stage, t - start)[0] == p_index]
-        ds = self.datasets[phase.data]
-
-        def stream(t):  # this dataset's own step counter: distinct across stages and phases
-            return start + phase_at(stage, t - start)[1]
-
-        batches = []
-        for t in its:
-            base = (stream(t) * self.dist.world + self.dist.rank) * self.cfg.batch
-            batches.append(list(range(base, base + self.cfg.batch)))
-        loader = torch.utils.data.DataLoader(ds, batch_sampler=batches, num_workers=self.cfg.workers,
+        ds = self.datasets[stage.phases[p_index].data]
+        sampler = SampleBatches(
+            range(t0, stop), self.cfg.batch, self.dist.rank, self.dist.world,
+            # the dataset's own step counter: distinct across stages and alternating phases
+            stream=lambda t: start + phase_at(stage, t - start)[1],
+            keep=lambda t: phase_at(stage, t - start)[0] == p_index)
+        loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=self.cfg.workers,
                                              pin_memory=self.device.type == "cuda",
                                              generator=torch.Generator().manual_seed(self.cfg.seed))
         return iter(loader)
