@@ -19,12 +19,16 @@ how to get the deblurred image out of the model. To add network ``foo``:
        SPEC = TrainSpec(
            name="foo", net="foo", net_defaults={"width": 64},
            loss_defaults={"l1": 1.0},
-           stages=lambda cfg: [Stage("main", [Phase(l1_phase)])],
+           stages=lambda w: [Stage("main", [Phase(l1_phase)])],
            predict=lambda model, x: model(x), multiple=4, lr=1e-4)
 
    ``batch`` holds ``blur``/``sharp`` (B, 3, S, S) and ``mask`` (B, 1, S, S)
    on the training device; ``w`` is the loss-weight dict (``loss_defaults``
-   overridden by ``--loss``). Several stages run one after another (each
+   overridden by ``--loss``; ``stages(w)`` receives it too). ``predict``
+   maps a (B, 3, H, W) batch to the deblurred (B, 3, H, W) image (used by
+   validation and ``lodetools deblur``); ``multiple`` is what H and W must
+   divide by; ``min_crop`` the smallest training crop the losses accept.
+   Several stages run one after another (each
    gets ``fraction`` of ``--iters``, overridable by ``--stages
    name=fraction,...``), each with a fresh Adam over the parameters that
    are not in ``Stage.frozen`` (names of submodules, kept in eval mode) and
@@ -34,7 +38,10 @@ how to get the deblurred image out of the model. To add network ``foo``:
    ``"global"`` = ``--global-data``; phases whose dataset is absent are
    dropped). ``Phase.need_mask`` restricts its dataset to pairs with masks.
    A model with extra networks (ASPDC's reblurring net) is one ``nn.Module``
-   holding both; a stage freezes the one it does not train.
+   holding both, made by ``TrainSpec.build(**net_opts)``; a stage freezes the
+   one it does not train (``Stage.frozen``), and ``predict`` picks the
+   deblurring output. Checkpoints store the spec's name and options, so
+   ``lodetools deblur`` rebuilds the same model with ``build_model``.
 3. Map it in :data:`SPECS` (already done for simplenet and aspdc) and add
    ``lodetools/commands/train_foo.py``: a click command decorated with
    ``@train_options`` from ``lodetools.commands._train_options`` that calls
@@ -137,6 +144,9 @@ class TrainSpec:
     description: str = ""
     #: smallest training crop the losses accept (e.g. SSIM windows at 1/4 scale)
     min_crop: int = 0
+    #: optional ``build(**net_opts) -> nn.Module`` when the trained model is not just
+    #: ``lodetools.nets.build(net)`` (e.g. a deblurring net plus a reblurring net)
+    build: Callable | None = None
 
 
 def get_spec(name: str) -> TrainSpec:
@@ -149,13 +159,35 @@ def get_spec(name: str) -> TrainSpec:
     return getattr(importlib.import_module(mod), attr)
 
 
+def find_spec(name: str) -> TrainSpec | None:
+    """The spec registered as ``name``, or None (not registered, or its module is not there yet)."""
+    if name not in SPECS:
+        return None
+    try:
+        return get_spec(name)
+    except ModuleNotFoundError:
+        return None
+
+
 def build_model(net: str, net_opts: dict) -> nn.Module:
-    """Build network ``net`` from :mod:`lodetools.nets` with ``net_opts``."""
+    """Build the model trained as ``net``.
+
+    ``net`` names a training spec whose ``build`` makes the model (a network
+    with extra parts, e.g. ASPDC with its reblurring net), or else a network
+    of :mod:`lodetools.nets` built with ``net_opts``.
+    """
     from lodetools import nets
     try:
+        spec = find_spec(net)
+        if spec is not None:
+            if spec.build is not None:
+                return spec.build(**net_opts)
+            return nets.build(spec.net, **net_opts)
         return nets.build(net, **net_opts)
     except TypeError as exc:
         raise BadConfig(f"bad options for network {net!r}: {exc}") from None
+    except ValueError as exc:
+        raise BadConfig(str(exc)) from None
 
 
 @dataclass
@@ -433,7 +465,7 @@ class Trainer:
         self._check_out(resume, overwrite)
         self.resume = resume
         torch.manual_seed(cfg.seed)
-        self.model = build_model(self.spec.net, self.net_opts).to(self.device)
+        self.model = build_model(self.spec.name, self.net_opts).to(self.device)
         if cfg.channels_last and self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.ddp = wrap_ddp(self.model, self.device, self.dist)
@@ -501,7 +533,7 @@ class Trainer:
 
     # -- state
     def _state(self, t: int, k: int, opt, sched) -> dict:
-        return {"format": "lodetools-train-1", "net": self.spec.net, "net_opts": self.net_opts,
+        return {"format": "lodetools-train-1", "net": self.spec.name, "net_opts": self.net_opts,
                 "model": self.model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "scaler": self.scaler.state_dict(),
                 "iteration": t, "stage": k, "rng_cpu": torch.get_rng_state(),
@@ -561,9 +593,12 @@ class Trainer:
         t, k, state = 0, 0, None
         if self.resume:
             state = load_checkpoint(self.ckpt_path)
-            if state.get("net") != self.spec.net or state.get("net_opts") != self.net_opts:
+            if state.get("net") != self.spec.name or state.get("net_opts") != self.net_opts:
                 raise BadConfig("checkpoint was made for another network or options", self.ckpt_path)
             self.model.load_state_dict(state["model"])
+            torch.set_rng_state(state["rng_cpu"])              # dropout etc. continue exactly
+            if torch.cuda.is_available() and state.get("rng_cuda"):
+                torch.cuda.set_rng_state_all(state["rng_cuda"])
             t, k = int(state["iteration"]), int(state["stage"])
             if k < len(self.bounds) and t >= self.bounds[k][1]:
                 k += 1
@@ -583,9 +618,6 @@ class Trainer:
                 opt.load_state_dict(state["optimizer"])
                 sched.load_state_dict(state["scheduler"])
                 self.scaler.load_state_dict(state["scaler"])
-                torch.set_rng_state(state["rng_cpu"])
-                if torch.cuda.is_available() and state.get("rng_cuda"):
-                    torch.cuda.set_rng_state_all(state["rng_cuda"])
             state = None
             self._set_modes(stage)
             loaders = [self._loader(stage, k, i, t) for i in range(len(stage.phases))]
@@ -631,7 +663,7 @@ class Trainer:
         if bar is not None:
             bar.close()
         if main and t >= cfg.iters:
-            save_checkpoint(self.out / "model.pt", model_record(self.spec.net, self.net_opts, self.model))
+            save_checkpoint(self.out / "model.pt", model_record(self.spec.name, self.net_opts, self.model))
         if tb is not None:
             tb.close()
         if self.dist.world > 1:
