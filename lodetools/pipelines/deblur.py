@@ -62,7 +62,7 @@ def load_model(checkpoint, device: torch.device):
     from lodetools.train.trainer import find_spec, load_checkpoint, rebuild_model
     ckpt = load_checkpoint(checkpoint)
     model = rebuild_model(ckpt).to(device).eval()
-    spec = find_spec(ckpt["net"])
+    spec = find_spec(ckpt.get("spec", ckpt["net"]))
     if spec is not None:
         return model, spec.predict, spec.multiple
     return model, None, int(getattr(model, "multiple", 16))

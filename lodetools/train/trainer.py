@@ -40,8 +40,8 @@ how to get the deblurred image out of the model. To add network ``foo``:
    A model with extra networks (ASPDC's reblurring net) is one ``nn.Module``
    holding both, made by ``TrainSpec.build(**net_opts)``; a stage freezes the
    one it does not train (``Stage.frozen``), and ``predict`` picks the
-   deblurring output. Checkpoints store the spec's name and options, so
-   ``lodetools deblur`` rebuilds the same model with ``build_model``.
+   deblurring output. Checkpoints store ``net``, the spec's name and the
+   options, so ``lodetools deblur`` rebuilds the same model (``rebuild_model``).
 3. Map it in :data:`SPECS` (already done for simplenet and aspdc) and add
    ``lodetools/commands/train_foo.py``: a click command decorated with
    ``@train_options`` from ``lodetools.commands._train_options`` that calls
@@ -354,18 +354,27 @@ def load_checkpoint(path) -> dict:
         raise BadInput(f"not a readable checkpoint: {type(exc).__name__}", path) from None
 
 
-def model_record(net: str, net_opts: dict, model: nn.Module) -> dict:
-    """What ``deblur`` needs: network name, options and weights."""
-    return {"format": "lodetools-model-1", "net": net, "net_opts": dict(net_opts),
+def model_record(net: str, net_opts: dict, model: nn.Module, spec: str | None = None) -> dict:
+    """What ``deblur`` needs: network name (``lodetools.nets``), training spec, options, weights."""
+    return {"format": "lodetools-model-1", "net": net, "spec": spec or net, "net_opts": dict(net_opts),
             "model": unwrap(model).state_dict()}
 
 
 def rebuild_model(ckpt: dict) -> nn.Module:
-    """Rebuild the network a checkpoint describes and load its weights."""
+    """Rebuild the network a checkpoint describes and load its weights.
+
+    Uses the training spec's ``build`` when the checkpoint names a spec that
+    has one, else ``lodetools.nets.build(ckpt['net'])``.
+    """
     from lodetools.errors import BadInput
     if not isinstance(ckpt, dict) or "net" not in ckpt or "model" not in ckpt:
         raise BadInput("checkpoint lacks the network name or weights")
-    model = build_model(ckpt["net"], dict(ckpt.get("net_opts", {})))
+    opts = dict(ckpt.get("net_opts", {}))
+    spec = find_spec(ckpt.get("spec", ckpt["net"]))
+    if spec is not None and spec.build is not None:
+        model = build_model(spec.name, opts)
+    else:
+        model = build_model(ckpt["net"], opts)
     model.load_state_dict(ckpt["model"])
     return model
 
@@ -533,7 +542,8 @@ class Trainer:
 
     # -- state
     def _state(self, t: int, k: int, opt, sched) -> dict:
-        return {"format": "lodetools-train-1", "net": self.spec.name, "net_opts": self.net_opts,
+        return {"format": "lodetools-train-1", "net": self.spec.net, "spec": self.spec.name,
+                "net_opts": self.net_opts,
                 "model": self.model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "scaler": self.scaler.state_dict(),
                 "iteration": t, "stage": k, "rng_cpu": torch.get_rng_state(),
@@ -593,7 +603,7 @@ class Trainer:
         t, k, state = 0, 0, None
         if self.resume:
             state = load_checkpoint(self.ckpt_path)
-            if state.get("net") != self.spec.name or state.get("net_opts") != self.net_opts:
+            if state.get("net") != self.spec.net or state.get("net_opts") != self.net_opts:
                 raise BadConfig("checkpoint was made for another network or options", self.ckpt_path)
             self.model.load_state_dict(state["model"])
             torch.set_rng_state(state["rng_cpu"])              # dropout etc. continue exactly
@@ -663,7 +673,8 @@ class Trainer:
         if bar is not None:
             bar.close()
         if main and t >= cfg.iters:
-            save_checkpoint(self.out / "model.pt", model_record(self.spec.name, self.net_opts, self.model))
+            save_checkpoint(self.out / "model.pt", model_record(self.spec.net, self.net_opts, self.model,
+                                                                spec=self.spec.name))
         if tb is not None:
             tb.close()
         if self.dist.world > 1:
