@@ -661,6 +661,7 @@ class Trainer:
                     bar.set_postfix(stage=stage.name, loss=f"{lv:.4f}")
                 if cfg.val_every and t % cfg.val_every == 0 and main:
                     v = self.validate()
+                    self._set_modes(stage)                  # frozen parts back to eval mode
                     if v is not None:
                         vlog.add([t, f"{v['psnr']:.4f}", f"{v['ssim']:.5f}", f"{v['wpsnr']:.4f}", v["n"]])
                         if tb is not None:
