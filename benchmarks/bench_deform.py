@@ -139,16 +139,17 @@ def main():
     ap.add_argument("--full", action="store_true",
                     help="issue sizes: 128 ch at 180x320, networks at 1280x720, LGCR at 180x180")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--parts", default="deform,lgcr,nets",
+                    help="comma-separated subset of deform, lgcr, nets")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    if a.full:
-        bench_deform(128, 180, 320)
-        bench_lgcr(180, a.threads)
-        bench_networks(720, 1280)
-    else:
-        bench_deform(64, 64, 64)
-        bench_lgcr(90, a.threads)
-        bench_networks(176, 320)
+    parts = set(a.parts.split(","))
+    if "deform" in parts:
+        bench_deform(*((128, 180, 320) if a.full else (64, 64, 64)))
+    if "lgcr" in parts:
+        bench_lgcr(180 if a.full else 90, a.threads)
+    if "nets" in parts:
+        bench_networks(*((720, 1280) if a.full else (176, 320)))
 
 
 if __name__ == "__main__":

@@ -160,7 +160,7 @@ def rig_world():
     # per-capture exposures, rendered in linear light with aligned cameras, noise, gamma
     from masks_world import rig_scene
 
-    return [rig_scene(3, i, (96, 128), captures=3, subframes=8) for i in range(3)]
+    return [rig_scene(3, i, (120, 160), captures=3, subframes=8) for i in range(3)]
 
 
 def test_rig_iou_and_blurred_fraction_targets(rig_world):

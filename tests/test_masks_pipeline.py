@@ -195,3 +195,11 @@ def test_recipe_table_is_valid_for_the_command(dataset):
     assert res.exit_code == 0, res.output
     doc = read_dataset_json(root)
     assert doc["masks"]["recipe"].endswith("reloblur.toml")
+
+
+def test_command_defaults_are_the_recipe_values():
+    from lodetools.recipe import load_recipe
+
+    _, rec = load_recipe("reloblur", "masks")
+    defaults = {p.name: p.default for p in command.params}
+    assert rec and all(defaults[k] == v for k, v in rec.items()), rec

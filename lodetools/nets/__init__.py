@@ -15,6 +15,7 @@ REGISTRY = {
     "simplenet": "lodetools.nets.simplenet:build_simplenet",
     "aspdc": "lodetools.nets.aspdc:build_aspdc",
     "aspdc-reblur": "lodetools.nets.aspdc:build_reblur",
+    "aspdc-pair": "lodetools.nets.aspdc:build_aspdc_pair",
 }
 
 

@@ -25,8 +25,6 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -34,7 +32,7 @@ from torch import nn
 from lodetools.nets.deform import ModulatedDeformConvPack
 
 __all__ = ["ResBlock", "ASPDCModule", "ASPDCNet", "ReblurNet", "DynamicFilter",
-           "build_aspdc", "build_reblur", "consistency_loss", "Stage", "STAGES", "stage_loss"]
+           "ASPDCPair", "xavier_init_", "build_aspdc", "build_reblur", "build_aspdc_pair", "consistency_loss"]
 
 
 def _lrelu():
@@ -108,6 +106,9 @@ class ASPDCNet(nn.Module):
     num_res : int
         ResBlocks per group (paper: 2).
     """
+
+    #: H and W must be multiples of this
+    multiple = 4
 
     def __init__(self, widths=(32, 64, 128), groups=6, num_res=2):
         super().__init__()
@@ -229,6 +230,23 @@ def consistency_loss(deblurred, sharp, blurry, reblur, lam: float = 0.1):
     return F.mse_loss(deblurred, sharp) + lam * F.mse_loss(reblur(blurry, deblurred), blurry)
 
 
+def xavier_init_(model: nn.Module) -> nn.Module:
+    """Paper Sec. 4.1: "All parameters are initialized using Xavier normalization".
+
+    Xavier-normal weights and zero biases for every (transposed, deformable)
+    convolution, except the offset/mask predictors of the deformable layers,
+    which stay zero (DCNv2 practice and the authors' code).
+    """
+    from lodetools.nets.deform import DeformConv2d
+    predictors = {id(m.conv_offset) for m in model.modules() if hasattr(m, "conv_offset")}
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, DeformConv2d)) and id(m) not in predictors:
+            nn.init.xavier_normal_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return model
+
+
 def build_aspdc(width: int = 32, groups: int = 6, num_res: int = 2) -> ASPDCNet:
     """ASPDC deblurring network; width 32, 6 groups, 2 ResBlocks: the paper's (15,016,503 params).
 
@@ -238,65 +256,35 @@ def build_aspdc(width: int = 32, groups: int = 6, num_res: int = 2) -> ASPDCNet:
         Full-resolution channels; 1/2 and 1/4 resolution use 2x and 4x.
     groups, num_res : int
     """
-    return ASPDCNet((width, 2 * width, 4 * width), groups, num_res)
+    return xavier_init_(ASPDCNet((width, 2 * width, 4 * width), groups, num_res))
 
 
 def build_reblur(width: int = 16) -> ReblurNet:
-    """ASPDC reblurring network; width 16 is the paper's (998,802 params)."""
-    return ReblurNet((width, 2 * width, 4 * width, 8 * width))
+    """ASPDC reblurring network; width 16 is the paper's (998,802 params). Xavier init."""
+    return xavier_init_(ReblurNet((width, 2 * width, 4 * width, 8 * width)))
 
 
-@dataclass(frozen=True)
-class Stage:
-    """One ASPDC training stage (paper Sec. 3.4 and 4.1).
+class ASPDCPair(nn.Module):
+    """The deblurring and reblurring networks in one module, for staged training.
 
-    Attributes
-    ----------
-    name : str
-    trains : str
-        Network whose parameters are optimised ("aspdc" or "aspdc-reblur");
-        the other, when used, is frozen.
-    lr : float
-        Initial learning rate (paper: 1e-4, fine-tuning 1e-5).
-    halve_every_epochs : int
-        Learning-rate halving period in epochs (paper: 1000, fine-tuning 200);
-        training stops when the rate reaches 1e-6.
+    ``forward(blurry)`` is the deblurring network's (B, 3, H, W) output, so a
+    trained pair deblurs like :class:`ASPDCNet`; ``reblur`` is used by the
+    training stages only (ASPDC Sec. 3.4).
     """
 
-    name: str
-    trains: str
-    lr: float
-    halve_every_epochs: int
+    #: H and W must be multiples of this (the reblurring net halves three times)
+    multiple = 8
+
+    def __init__(self, deblur: ASPDCNet, reblur: ReblurNet):
+        super().__init__()
+        self.deblur = deblur
+        self.reblur = reblur
+
+    def forward(self, blurry):
+        return self.deblur(blurry)
 
 
-#: the three stages run in sequence: deblurring (Eq. (5)), reblurring
-#: (Eq. (6)), consistency fine-tuning of the deblurring net (Eq. (7), lambda 0.1)
-STAGES = (Stage("deblur", "aspdc", 1e-4, 1000),
-          Stage("reblur", "aspdc-reblur", 1e-4, 1000),
-          Stage("consistency", "aspdc", 1e-5, 200))
-
-
-def stage_loss(stage: str, deblur, reblur, blurry, sharp, lam: float = 0.1):
-    """Loss of an ASPDC stage on a batch (B, 3, H, W) of blurry/sharp crops.
-
-    - "deblur": Eq. (5), ``MSE(D(I_b), I_s)``;
-    - "reblur": Eq. (6), ``MSE(R(I_b, I_s), I_b)`` (the sharp image is the
-      ground truth, as the paper trains the two networks separately first);
-    - "consistency": Eq. (7), ``MSE(D(I_b), I_s) + lam MSE(R(I_b, D(I_b)), I_b)``.
-
-    Returns
-    -------
-    loss : Tensor (scalar)
-    prediction : Tensor (B, 3, H, W)
-        The trained network's output (deblurred or reblurred image).
-    """
-    if stage == "deblur":
-        pred = deblur(blurry)
-        return F.mse_loss(pred, sharp), pred
-    if stage == "reblur":
-        pred = reblur(blurry, sharp)
-        return F.mse_loss(pred, blurry), pred
-    if stage == "consistency":
-        pred = deblur(blurry)
-        return consistency_loss(pred, sharp, blurry, reblur, lam), pred
-    raise ValueError(f"unknown ASPDC stage {stage!r}; known: {', '.join(s.name for s in STAGES)}")
+def build_aspdc_pair(width: int = 32, groups: int = 6, num_res: int = 2,
+                     reblur_width: int = 16) -> ASPDCPair:
+    """Deblurring + reblurring networks for ``lodetools train aspdc`` (paper sizes by default)."""
+    return ASPDCPair(build_aspdc(width, groups, num_res), build_reblur(reblur_width))

@@ -183,6 +183,9 @@ class SimpleNet(nn.Module):
         LGCR CP rank r (paper: 64).
     """
 
+    #: H and W must be multiples of this
+    multiple = 4
+
     def __init__(self, width: int = 70, rank: int = 64):
         super().__init__()
         c1, c2, c3 = width, 2 * width, 4 * width

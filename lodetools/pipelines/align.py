@@ -221,10 +221,9 @@ def run_align(params: dict, opts, *, recipe: str | None = None):
     DevelopOptions(**develop_options).check()
     flow_options = {}
     if params["flow"] == "c2f":
-        flow_options = {"alpha": float(params["flow_alpha"]), "device": params["device"]}
-        if params["device"] in (None, "cpu"):
-            flow_options["threads"] = 1
-        flow_options = {k: v for k, v in flow_options.items() if v is not None}
+        flow_options = {"alpha": float(params["flow_alpha"])}
+        if params["device"]:
+            flow_options["device"] = params["device"]
     scenes = scan_raw_pairs(raw_pairs)
     cp = computed_params(params)
     cp.pop("device", None)          # where the flow runs does not change what it computes

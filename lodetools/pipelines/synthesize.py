@@ -34,7 +34,7 @@ from lodetools.io.images import list_images
 from lodetools.io.layout import item_key, write_pair
 from lodetools.io.paths import confined, safe_name
 from lodetools.io.video import count_frames, is_video_file, iter_frames, list_videos, probe_video
-from lodetools.runner import RunSummary, WorkItem, in_shard, item_rng, run_items
+from lodetools.runner import RunSummary, WorkItem, item_rng, run_items
 from lodetools.synth.averaging import (
     Noise, Saturation, check_window_length, odd_lengths, plan_windows, synthesize_windows,
 )
