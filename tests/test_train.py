@@ -167,3 +167,10 @@ def test_frozen_part_is_not_trained(data, tmp_path):
     trainer.run()
     assert all(torch.equal(lbp0[k], v) for k, v in trainer.model.lbp.state_dict().items())
     assert not all(torch.equal(deb0[k], v) for k, v in trainer.model.deblur.state_dict().items())
+
+
+def test_loader_workers_do_not_change_the_run(data, tmp_path):
+    kw = dict(net_opts={"base": 4, "num_res": 1, "dropout": 0.0}, iters=2, cache=False)
+    serial = Trainer(_cfg("lbag", data, tmp_path / "w0", workers=0, **kw), quiet=True).run()
+    parallel = Trainer(_cfg("lbag", data, tmp_path / "w2", workers=2, **kw), quiet=True).run()
+    assert [h[1] for h in serial] == [h[1] for h in parallel]
