@@ -29,8 +29,9 @@ import torch
 from torch import nn
 
 
-def _time(fn, repeat=5):
-    fn()  # warm-up
+def _time(fn, repeat=5, warmup=True):
+    if warmup:
+        fn()
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
@@ -59,23 +60,24 @@ def bench_deform(c, h, w):
           f"ratio {td / tc:5.1f}x")
 
 
-def bench_networks(h, w):
+def bench_networks(h, w, names=("simplenet", "aspdc", "aspdc-reblur"), warmup=True):
     from lodetools.nets import build
     print(f"[2] inference at {w}x{h} (full-size networks, one image, no grad; "
-          f"best of 1 after a warm-up)")
+          f"{'best of 1 after a warm-up' if warmup else 'one cold pass'})")
     x = torch.rand(1, 3, h, w)
     times = {}
-    for name in ("simplenet", "aspdc", "aspdc-reblur"):
+    for name in names:
         torch.manual_seed(0)
         net = build(name).eval()
         n = sum(p.numel() for p in net.parameters())
         args = (x, x) if name == "aspdc-reblur" else (x,)
         with torch.no_grad():
-            t = _time(lambda: net(*args), repeat=1)
+            t = _time(lambda: net(*args), repeat=1, warmup=warmup)
         times[name] = t
         print(f"    {name:13s} {n / 1e6:6.2f}M params  {t:8.2f} s")
-    print(f"    ratio simplenet / aspdc: {times['simplenet'] / times['aspdc']:.2f} "
-          f"(paper Table 2, GPU: SimpleNet 376 ms at 720p)")
+    if "simplenet" in times and "aspdc" in times:
+        print(f"    ratio simplenet / aspdc: {times['simplenet'] / times['aspdc']:.2f} "
+              f"(paper Table 2, GPU: SimpleNet 376 ms at 720p)")
 
 
 def _rss_kb(field):
@@ -141,6 +143,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--parts", default="deform,lgcr,nets",
                     help="comma-separated subset of deform, lgcr, nets")
+    ap.add_argument("--nets", default="simplenet,aspdc,aspdc-reblur",
+                    help="networks timed by the 'nets' part")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     parts = set(a.parts.split(","))
@@ -149,7 +153,11 @@ def main():
     if "lgcr" in parts:
         bench_lgcr(180 if a.full else 90, a.threads)
     if "nets" in parts:
-        bench_networks(*((720, 1280) if a.full else (176, 320)))
+        names = tuple(a.nets.split(","))
+        if a.full:  # a 720p pass takes minutes on CPU: one cold pass each
+            bench_networks(720, 1280, names, warmup=False)
+        else:
+            bench_networks(176, 320, names)
 
 
 if __name__ == "__main__":

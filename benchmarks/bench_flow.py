@@ -95,6 +95,7 @@ def bench_pair(name, pair, methods, ref_key):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", action="store_true", help="also the 2152x1436 synthetic pair")
+    ap.add_argument("--only-full", action="store_true", help="only the 2152x1436 synthetic pair")
     ap.add_argument("--skip", nargs="*", default=[], help="backends to leave out")
     ap.add_argument("--threads2", action="store_true", help="also c2f with 2 torch threads")
     args = ap.parse_args()
@@ -107,9 +108,10 @@ def main():
         methods.append(("pyflow", "pyflow", {}))
     methods = [m for m in methods if m[1] not in args.skip and m[0] not in args.skip]
     print(f"load average before: {os.getloadavg()[0]:.1f} (2 cores shared)")
-    bench_pair("motorcycle (Middlebury, skimage)", motorcycle(), methods, "motorcycle")
-    bench_pair("synthetic smooth flow", synthetic(718, 1076), methods, "")
-    if args.full:
+    if not args.only_full:
+        bench_pair("motorcycle (Middlebury, skimage)", motorcycle(), methods, "motorcycle")
+        bench_pair("synthetic smooth flow", synthetic(718, 1076), methods, "")
+    if args.full or args.only_full:
         bench_pair("synthetic smooth flow, ReLoBlur size", synthetic(1436, 2152),
                    [m for m in methods if m[1] != "tvl1"], "2152x1436")
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")

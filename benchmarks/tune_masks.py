@@ -95,7 +95,6 @@ def main(argv=None):
     for miou, ferr, prm in rows[:8]:
         print(f"IoU {miou:.3f}  fraction error {ferr:+.2f} pp  {prm}")
     _, rec = load_recipe("reloblur", "masks")
-    rec = {("n_mixtures" if k == "mixtures" else k): v for k, v in rec.items()}
     rp = LBFMGParams.from_dict(rec)
     r = evaluate(world, {k: v for k, v in rp.to_dict().items() if k not in GRID_MORPH})
     mine = [x for x in r if x[2]["erode"] == rp.erode and x[2]["dilate"] == rp.dilate

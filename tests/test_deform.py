@@ -154,3 +154,16 @@ def test_row_chunking_gives_identical_results(monkeypatch):
     monkeypatch.setattr(dm, "_COLS_BUDGET", 1)  # one output row at a time
     chunked = dm.deform_conv2d_torch(x, off, w, None, 2, 1, 1, mask)
     assert torch.allclose(chunked, whole, atol=1e-12)
+
+
+def test_half_precision_input_samples_in_float32():
+    """bfloat16 features at x ~ 1500 px: coordinates must not be rounded to bfloat16."""
+    torch.manual_seed(4)
+    x = torch.randn(1, 1, 2, 1600)
+    off = torch.full((1, 2, 2, 1600), 0.3)  # 1x1 kernel: sample at (y + 0.3, x + 0.3)
+    w = torch.ones(1, 1, 1, 1)
+    ref = deform_conv2d_torch(x.double(), off.double(), w.double())
+    got = deform_conv2d_torch(x.bfloat16(), off.bfloat16(), w.bfloat16())
+    assert got.dtype == torch.bfloat16
+    # error of bfloat16 rounding of the values only (not of the coordinates)
+    assert (got.double() - ref).abs().max() < 0.05

@@ -168,7 +168,7 @@ def test_rig_iou_and_blurred_fraction_targets(rig_world):
     from lodetools.recipe import load_recipe
 
     _, rec = load_recipe("reloblur", "masks")
-    p = LBFMGParams.from_dict({("n_mixtures" if k == "mixtures" else k): v for k, v in rec.items()})
+    p = LBFMGParams.from_dict(rec)
     ious, ferr = score(rig_world, p)
     assert np.mean(ious) >= 0.75, ious
     assert abs(ferr) <= 0.02

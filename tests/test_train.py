@@ -149,5 +149,28 @@ def test_train_cli_and_bad_inputs(data, tmp_path, capsys):
     assert _cli("lbag", "--data", data["local"], "--out", str(tmp_path / "r4"), "--loss", "nope=1") == 2
     assert "unknown loss weight" in capsys.readouterr().err
     assert _cli("bladenet", "--data", data["local"], "--out", str(tmp_path / "r5"), "--stages", "x=1") == 2
+    assert _cli("lbag", "--data", data["local"], "--out", str(tmp_path / "r7"), "--crop", "48") == 2
+    assert "must be a multiple of 4 and at least 52" in capsys.readouterr().err
     assert _cli("lbag", "--data", data["local"], "--out", str(tmp_path / "r6"), "--resume") == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_frozen_part_is_not_trained(data, tmp_path):
+    """BladeNet's deblur stage freezes the LBP net: weights and BN statistics stay put,
+    also across validations (which switch the model to eval and back)."""
+    cfg = _cfg("bladenet", data, tmp_path / "frozen", net_opts={"width": 4}, iters=3,
+               stages={"lbp": 0, "deblur": 1, "joint": 0}, global_data=(data["global"],),
+               val_every=1, val_images=1)
+    trainer = Trainer(cfg, quiet=True)
+    lbp0 = {k: v.clone() for k, v in trainer.model.lbp.state_dict().items()}
+    deb0 = {k: v.clone() for k, v in trainer.model.deblur.state_dict().items()}
+    trainer.run()
+    assert all(torch.equal(lbp0[k], v) for k, v in trainer.model.lbp.state_dict().items())
+    assert not all(torch.equal(deb0[k], v) for k, v in trainer.model.deblur.state_dict().items())
+
+
+def test_loader_workers_do_not_change_the_run(data, tmp_path):
+    kw = dict(net_opts={"base": 4, "num_res": 1, "dropout": 0.0}, iters=2, cache=False)
+    serial = Trainer(_cfg("lbag", data, tmp_path / "w0", workers=0, **kw), quiet=True).run()
+    parallel = Trainer(_cfg("lbag", data, tmp_path / "w2", workers=2, **kw), quiet=True).run()
+    assert [h[1] for h in serial] == [h[1] for h in parallel]

@@ -76,3 +76,12 @@ def test_bad_inputs(tmp_path):
     corrupt = CropDataset(load_source(root, "train"), 32, seed=0)
     with pytest.raises(BadInput):
         [corrupt[g] for g in range(2)]                   # one of the two pairs is corrupt
+
+
+def test_sample_batches_split_ranks_like_one_big_batch():
+    from lodetools.train.datasets import SampleBatches
+    one = list(SampleBatches(range(3, 6), 4))
+    ranks = [list(SampleBatches(range(3, 6), 2, rank=r, world=2)) for r in (0, 1)]
+    assert [a + b for a, b in zip(*ranks)] == one == [[12, 13, 14, 15], [16, 17, 18, 19], [20, 21, 22, 23]]
+    alt = SampleBatches(range(0, 6), 1, stream=lambda t: t // 2, keep=lambda t: t % 2 == 1)
+    assert list(alt) == [[0], [1], [2]] and len(alt) == 3

@@ -89,16 +89,18 @@ def _sep_filter(x: torch.Tensor, taps, *, axis: str) -> torch.Tensor:
     """Separable 1-D filter (correlation) along x or y with replicated borders. x: (1, C, H, W).
 
     Written as shifted multiply-adds: on CPU this is several times faster than a
-    depthwise ``conv2d`` (oneDNN grouped convolution) for these short taps.
+    depthwise ``conv2d`` (oneDNN grouped convolution) for these short taps, and
+    the border is replicated with ``cat`` (3-5x faster than ``F.pad(mode='replicate')``).
     """
     r = len(taps) // 2
     if axis == "x":
         n = x.shape[3]
-        xp = F.pad(x, (r, r, 0, 0), mode="replicate")
+        xp = torch.cat([x[..., :, :1].expand(*x.shape[:-1], r), x, x[..., :, -1:].expand(*x.shape[:-1], r)], -1)
         sl = [xp[..., :, i:i + n] for i in range(len(taps))]
     else:
         n = x.shape[2]
-        xp = F.pad(x, (0, 0, r, r), mode="replicate")
+        e = (*x.shape[:-2], r, x.shape[-1])
+        xp = torch.cat([x[..., :1, :].expand(e), x, x[..., -1:, :].expand(e)], -2)
         sl = [xp[..., i:i + n, :] for i in range(len(taps))]
     out = None
     for t, v in zip(taps, sl):
@@ -245,9 +247,10 @@ class _RedBlackSOR:
         subs = {"red": ((0, 0), (1, 1)), "black": ((0, 1), (1, 0))}   # (ee, oo), (eo, oe)
         self.coef = {}
         for colour, pos in subs.items():
-            zc = torch.stack([z[:, oy::2, ox::2] for oy, ox in pos])     # (2, 9, h, w)
-            ws = [zc[:, i:i + 1].contiguous() for i in range(4)]
-            self.coef[colour] = (zc[:, 7:9].contiguous(), ws, zc[:, 4:6].contiguous(), zc[:, 6:7].contiguous())
+            zc = torch.stack([z[:, oy::2, ox::2] for oy, ox in pos], 1)     # (9, 2, h, w)
+            ws = [zc[i].unsqueeze(1) for i in range(4)]                      # (2, 1, h, w) views
+            self.coef[colour] = (zc[7:9].transpose(0, 1).contiguous(), ws,
+                                 zc[4:6].transpose(0, 1).contiguous(), zc[6].unsqueeze(1))
         self.buf = {c: torch.zeros(3, 2, h + 3, w + 3, device=dev, dtype=dt) for c in subs}
         self.subs = subs
 

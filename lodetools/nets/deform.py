@@ -94,7 +94,13 @@ def deform_conv2d_torch(input, offset, weight, bias=None, stride=1, padding=0,
     if mask is not None and (mask.shape[1] != G * K or mask.shape[-2:] != (Ho, Wo)):
         raise ValueError(f"mask shape {tuple(mask.shape)} does not fit offset groups {G}")
 
-    x = input
+    # half precision cannot hold sampling coordinates (fp16 steps are 0.5 px
+    # beyond 1024): sample and accumulate in float32, return the input's dtype
+    dt = torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
+    x = input.to(dt)
+    offset, weight = offset.to(dt), weight.to(dt)
+    bias = None if bias is None else bias.to(dt)
+    mask = None if mask is None else mask.to(dt)
     # grid_sample with align_corners=True needs a size >= 2 per axis; a
     # zero border keeps bilinear-with-zeros-outside identical.
     pad = 1 if (H < 2 or W < 2) else 0
@@ -102,7 +108,7 @@ def deform_conv2d_torch(input, offset, weight, bias=None, stride=1, padding=0,
         x = F.pad(x, (1, 1, 1, 1))
     Hp, Wp = H + 2 * pad, W + 2 * pad
 
-    dev, dt = input.device, input.dtype
+    dev = input.device
     ii = torch.arange(kh, device=dev, dtype=dt).repeat_interleave(kw) * dh  # (K,)
     jj = torch.arange(kw, device=dev, dtype=dt).repeat(kh) * dw
     base_y = torch.arange(Ho, device=dev, dtype=dt) * sh - ph + pad
@@ -132,14 +138,14 @@ def deform_conv2d_torch(input, offset, weight, bias=None, stride=1, padding=0,
         return torch.matmul(w, cols).reshape(B, Cout, n, Wo)
 
     # bound the sampled-column buffer (B C K rows Wo values) by chunking rows
-    step = max(1, int(_COLS_BUDGET // max(1, B * C * K * Wo * input.element_size())))
+    step = max(1, int(_COLS_BUDGET // max(1, B * C * K * Wo * x.element_size())))
     if step >= Ho:
         out = rows(0, Ho)
     else:
         out = torch.cat([rows(r, min(r + step, Ho)) for r in range(0, Ho, step)], dim=2)
     if bias is not None:
         out = out + bias.view(1, Cout, 1, 1)
-    return out
+    return out.to(input.dtype)
 
 
 def deform_conv2d(input, offset, weight, bias=None, stride=1, padding=0, dilation=1,
