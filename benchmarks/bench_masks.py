@@ -12,7 +12,8 @@ here side by side):
 3. The whole pipeline (``run_masks``: PNG decode, masks, PNG encode, manifest,
    statistics) with ``--workers 1`` against ``--workers 2`` (one scene per worker).
 
-Default size 1076x718 (half of ReLoBlur's); ``--full`` uses ReLoBlur's 2152x1436.
+Parameters: the recipe's (``pipelines/reloblur.toml`` [masks]). Default size
+1076x718 (half of ReLoBlur's); ``--full`` uses ReLoBlur's 2152x1436.
 
     PYTHONPATH=$PWD python benchmarks/bench_masks.py [--full] [--pairs 5]
 """
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from lodetools.masks.lbfmg import LBFMGParams, scene_masks, to_uint8  # noqa: E402
 from lodetools.pipelines.masks import run_masks  # noqa: E402
+from lodetools.recipe import load_recipe  # noqa: E402
 from lodetools.runner import RunOptions  # noqa: E402
 from masks_world import make_scene, write_dataset  # noqa: E402
 
@@ -68,7 +70,7 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
     shape = (1436, 2152) if args.full else (718, 1076)
-    p = LBFMGParams.from_dict(dict(init_frames=3, erode=3, dilate=5))
+    p = LBFMGParams.from_dict(load_recipe("reloblur", "masks")[1])
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
     sc = make_scene(rng, shape, n_pairs=args.pairs, subframes=7)

@@ -4,9 +4,8 @@ Pairs per second for blurred/sharp pairs of M = 11 frames, side by side in one
 process, on an H.264 clip (yuv420p, as cameras record) of moving photographs:
 
   (a) decode only: read the same frames from the video, keep each middle frame;
-  (b) lodetools: decode (read ahead in a thread, as the pipeline does) +
-      ``synthesize_windows`` (LUT g^-1, float32 accumulate, g once per window)
-      + 8-bit quantisation; also reported without the read-ahead thread;
+  (b) lodetools: decode + ``synthesize_windows`` (LUT g^-1 in cache-sized row
+      blocks, float32 accumulate, g once per window) + 8-bit quantisation;
   (c) reference: decode + a straightforward float64 numpy evaluation of
       g(mean(g^-1(frames))) + 8-bit quantisation.
 
@@ -38,7 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lodetools.color.crf import parse_crf  # noqa: E402
 from lodetools.io.video import iter_frames, write_video  # noqa: E402
-from lodetools.pipelines.synthesize import prefetch  # noqa: E402
 from lodetools.synth.averaging import Window, synthesize_windows  # noqa: E402
 
 
@@ -81,10 +79,9 @@ def run_decode(path, windows):
     return kept
 
 
-def run_ours(path, windows, crf, overlap=True):
+def run_ours(path, windows, crf):
     out = []
-    frames = prefetch(iter_frames(path)) if overlap else iter_frames(path)
-    with contextlib.closing(frames) as it:
+    with contextlib.closing(iter_frames(path)) as it:
         for res in synthesize_windows(enumerate(it), windows, crf, bit_depth=8):
             out.append((res.blur, res.sharp))
     return out
@@ -115,25 +112,13 @@ def _cpu():
 CPU = {}
 
 
-def best(fn, repeat, name=None):
-    """Best wall time of ``repeat`` runs (and the CPU seconds, this process + ffmpeg, of that run)."""
-    times, res = [], None
-    for _ in range(repeat):
-        c0, t0 = _cpu(), time.perf_counter()
-        res = fn()
-        times.append((time.perf_counter() - t0, _cpu() - c0))
-    wall, cpu = min(times)
-    if name:
-        CPU[name] = cpu
-    return wall, res
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="1920x1080 (default 640x360)")
     ap.add_argument("--pairs", type=int, default=4, help="pairs per run (M = 11 frames each)")
     ap.add_argument("--m", type=int, default=11)
-    ap.add_argument("--repeat", type=int, default=3, help="runs per method; the best is reported")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="interleaved rounds; the best and the median wall time are reported")
     ap.add_argument("--no-pipeline", action="store_true", help="skip the end-to-end synthesize run")
     args = ap.parse_args(argv)
     size = (1080, 1920) if args.full else (360, 640)
@@ -145,12 +130,27 @@ def main(argv=None):
         video.parent.mkdir()
         make_video(video, size, m * P)
         windows = [Window(k * m, m) for k in range(P)]
-        print(f"{size[1]}x{size[0]}, M = {m}, {P} pairs per run, best of {args.repeat}, CRF gamma 2.2, "
+        print(f"{size[1]}x{size[0]}, M = {m}, {P} pairs per run, best of {args.repeat} interleaved rounds, CRF gamma 2.2, "
               f"H.264 yuv420p input")
-        t_dec, _ = best(lambda: run_decode(video, windows), args.repeat, "decode")
-        t_ours, ours = best(lambda: run_ours(video, windows, crf), args.repeat, "ours")
-        t_serial, _ = best(lambda: run_ours(video, windows, crf, overlap=False), args.repeat, "serial")
-        t_ref, ref = best(lambda: run_reference(video, windows), max(1, args.repeat - 1), "ref")
+        # interleaved rounds (a, b, c), so that the machine's load hits every method alike
+        fns = {"decode": lambda: run_decode(video, windows), "ours": lambda: run_ours(video, windows, crf),
+               "ref": lambda: run_reference(video, windows)}
+        walls = {k: [] for k in fns}
+        cpus = {k: [] for k in fns}
+        results = {}
+        for r in range(args.repeat):
+            for k, fn in fns.items():
+                if k == "ref" and r >= 2:
+                    continue  # slow: two runs are enough
+                c0, t0 = _cpu(), time.perf_counter()
+                results[k] = fn()
+                walls[k].append(time.perf_counter() - t0)
+                cpus[k].append(_cpu() - c0)
+        t_dec, t_ours, t_ref = (min(walls[k]) for k in ("decode", "ours", "ref"))
+        ours, ref = results["ours"], results["ref"]
+        for k in fns:
+            CPU[k] = float(np.median(cpus[k]))
+        med = {k: float(np.median(v)) for k, v in walls.items()}
         diff = max(int(np.abs(a[0].astype(int) - b[0].astype(int)).max()) for a, b in zip(ours, ref))
         frac = np.mean([np.mean(a[0] != b[0]) for a, b in zip(ours, ref)])
         sharp_same = all(np.array_equal(a[1], b[1]) for a, b in zip(ours, ref))
@@ -159,13 +159,13 @@ def main(argv=None):
               f"adds {100 * (t_ours / t_dec - 1):5.1f} % to decode (target <= 25 %)")
         print(f"(c) float64 reference      {P / t_ref:8.2f} pairs/s   {1e3 * t_ref / P:8.1f} ms/pair   "
               f"lodetools is {t_ref / t_ours:5.1f}x faster (target >= 5x)")
-        print(f"    (b) without the read-ahead thread: {P / t_serial:.2f} pairs/s, "
-              f"adds {100 * (t_serial / t_dec - 1):.1f} % to decode")
+        print(f"    medians: decode {1e3 * med['decode'] / P:.1f}, lodetools {1e3 * med['ours'] / P:.1f} "
+              f"(+{100 * (med['ours'] / med['decode'] - 1):.1f} %), reference {1e3 * med['ref'] / P:.1f} ms/pair")
         a_ours, a_ref = max(t_ours - t_dec, 1e-9), t_ref - t_dec
         print(f"    averaging alone (minus decode): lodetools {1e3 * a_ours / P:.1f} ms/pair, "
               f"reference {1e3 * a_ref / P:.1f} ms/pair: {a_ref / a_ours:.1f}x")
         c = {k: 1e3 * v / P for k, v in CPU.items()}
-        print(f"    CPU time (this process + ffmpeg), ms/pair: decode {c['decode']:.0f}, lodetools "
+        print(f"    CPU time (this process + ffmpeg, median), ms/pair: decode {c['decode']:.0f}, lodetools "
               f"{c['ours']:.0f} (+{100 * (c['ours'] / c['decode'] - 1):.0f} %), reference {c['ref']:.0f} "
               f"({c['ref'] / c['ours']:.1f}x lodetools); load average now {os.getloadavg()[0]:.1f}")
         print(f"    output vs reference: max |diff| {diff} gray level(s) (target <= 1), "

@@ -5,7 +5,7 @@ masks, blurred-fraction error in percentage points) and the IoU of the
 current recipe (``pipelines/reloblur.toml`` [masks]). The MOG2 foregrounds are
 computed once per MOG2 setting and re-used across morphology settings.
 
-    PYTHONPATH=$PWD python benchmarks/tune_masks.py [--world rig|own] [--size 240x320] [--scenes 8]
+    PYTHONPATH=$PWD python benchmarks/tune_masks.py [--world rig|own] [--size 240x320] [--scenes 8] [--jitter 1]
 
 ``rig``: scenes of the synthetic RAW rig (:mod:`lodetools.sim.rig`: its
 objects, motions, per-capture exposures), rendered in linear light with the
@@ -30,7 +30,7 @@ from lodetools.recipe import load_recipe  # noqa: E402
 from masks_world import iou, make_scene, rig_scene  # noqa: E402
 
 GRID_MOG2 = dict(var_threshold=[16.0, 25.0, 40.0], init_frames=[1, 3], var_init=[15.0, 30.0])
-GRID_MORPH = dict(erode=[1, 3, 5, 7], dilate=[3, 5, 9, 13], shadows=["foreground", "background"])
+GRID_MORPH = dict(erode=[1, 3, 5, 7], dilate=[3, 5, 9, 11, 13], shadows=["foreground", "background"])
 
 
 def own_world(size, n_scenes, seed=2):
@@ -43,11 +43,11 @@ def own_world(size, n_scenes, seed=2):
     return out
 
 
-def rig_world(size, n_scenes, seed=0, captures=3):
+def rig_world(size, n_scenes, seed=0, captures=3, jitter=0.0):
     """(pairs, static, true masks) of ``n_scenes`` rig scenes."""
     out = []
     for i in range(n_scenes):
-        sc = rig_scene(seed, i, size, captures, 16)
+        sc = rig_scene(seed, i, size, captures, 16, jitter=jitter)
         out.append((sc["pairs"], sc["static"], sc["masks"]))
     return out
 
@@ -79,10 +79,13 @@ def main(argv=None):
     ap.add_argument("--world", choices=["rig", "own"], default="rig")
     ap.add_argument("--size", default="240x320", help="HxW of the scenes")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jitter", type=float, default=0.0,
+                    help="rig: random per-pair shift of the blurred images, up to this many pixels")
     ap.add_argument("--scenes", type=int, default=8)
     args = ap.parse_args(argv)
     h, w = (int(x) for x in args.size.split("x"))
-    world = (rig_world if args.world == "rig" else own_world)((h, w), args.scenes, args.seed)
+    world = rig_world((h, w), args.scenes, args.seed, jitter=args.jitter) if args.world == "rig" else \
+        own_world((h, w), args.scenes, args.seed)
     print(f"{sum(len(x[0]) for x in world)} masks in {len(world)} scenes of {w}x{h}")
     rows = []
     for values in itertools.product(*GRID_MOG2.values()):
@@ -92,7 +95,6 @@ def main(argv=None):
     for miou, ferr, prm in rows[:8]:
         print(f"IoU {miou:.3f}  fraction error {ferr:+.2f} pp  {prm}")
     _, rec = load_recipe("reloblur", "masks")
-    rec = {("n_mixtures" if k == "mixtures" else k): v for k, v in rec.items()}
     rp = LBFMGParams.from_dict(rec)
     r = evaluate(world, {k: v for k, v in rp.to_dict().items() if k not in GRID_MORPH})
     mine = [x for x in r if x[2]["erode"] == rp.erode and x[2]["dilate"] == rp.dilate

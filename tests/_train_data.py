@@ -16,7 +16,7 @@ def _photos():
 
 
 def make_dataset(root, n: int = 4, size=(64, 96), *, local: bool = True, seed: int = 0,
-                 splits=("train",), blur_len: int = 9) -> str:
+                 splits=("train",), blur_len: int = 5) -> str:
     """Write ``n`` pairs per split: sharp = a photo crop, blur = horizontal box blur inside a
     rectangle (``local``) or everywhere, mask = the rectangle (local only)."""
     rng = np.random.default_rng(seed)

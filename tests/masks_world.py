@@ -114,7 +114,7 @@ def write_dataset(root, scenes, *, split="train", static=True, names=None):
 
 
 def rig_scene(seed, index, shape=(64, 96), captures=3, subframes=8, *, noise=1e-4, rng=None,
-              exposures=True):
+              exposures=True, jitter=0.0):
     """A scene of the synthetic RAW rig (:mod:`lodetools.sim.rig`) rendered in linear light.
 
     The rig's own scene description (objects, motions, background) and
@@ -122,6 +122,8 @@ def rig_scene(seed, index, shape=(64, 96), captures=3, subframes=8, *, noise=1e-
     aims at) and without the sensor: linear light, Poisson-Gaussian noise,
     gamma 1/2.2. Each capture keeps the rig's exposure (0.7-0.9, divided by
     0.8), which ``develop`` does not equalise, unless ``exposures=False``.
+    ``jitter``: each blurred image shifted by a random offset of up to this
+    many pixels (a per-pair alignment error).
     The true mask of a capture is the rig's blur mask (objects over the long
     exposure, in S's grid).
 
@@ -140,8 +142,14 @@ def rig_scene(seed, index, shape=(64, 96), captures=3, subframes=8, *, noise=1e-
         b = rig.render_capture(spec, cid, shape, "blur")
         e = spec["reference_exposure"] if cid is None else spec["captures"][cid]["exposure"]
         e = e / 0.8 if exposures else 1.0
-        pair = (_display(e * s["frames"][0], rng, noise),
-                _display(e * rig.long_exposure(b["frames"]), rng, noise))
+        blur = rig.long_exposure(b["frames"])
+        if jitter:
+            import cv2
+
+            a, r = rng.uniform(0, 2 * np.pi), rng.uniform(0, jitter)
+            blur = cv2.warpAffine(blur, np.float32([[1, 0, r * np.cos(a)], [0, 1, r * np.sin(a)]]),
+                                  shape[::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        pair = (_display(e * s["frames"][0], rng, noise), _display(e * blur, rng, noise))
         return pair, b["masks"].any(0)
 
     static, _ = render(None)

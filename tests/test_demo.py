@@ -32,7 +32,7 @@ def test_every_stage_wrote_its_outputs(demo_dir):
                   "train+deblur+eval lbag", "train+deblur+eval bladenet", "train+deblur+eval simplenet",
                   "train+deblur+eval aspdc", "report"):
         assert stage in names
-    for ds in ("lode", "reloblur", "lbs", "lbs-test"):
+    for ds in ("lode", "reloblur", "lbs", "lbs-val"):
         recs = read_manifest(demo_dir / ds)
         assert recs, ds
     assert (demo_dir / "stats" / "blur_ratio.csv").is_file()

@@ -168,3 +168,29 @@ def test_densify_keeps_reliable_and_fills_the_rest():
     np.testing.assert_array_equal(out[reliable], truth[reliable])
     assert np.isfinite(out).all()
     assert np.abs(out - truth)[~reliable].max() < 0.5
+
+
+def test_c2f_device_fallback_gives_the_cpu_result():
+    """A CUDA request on a machine without CUDA runs on the CPU, with the same numbers."""
+    ref, moving, _ = synthetic_pair(h=40, w=56)
+    cpu = coarse2fine_flow(ref, moving, device="cpu", outer_iterations=3)
+    other = coarse2fine_flow(ref, moving, device="cuda" if not torch.cuda.is_available() else "cpu",
+                             outer_iterations=3)
+    np.testing.assert_allclose(other, cpu, atol=1e-5)
+
+
+def test_c2f_threads_setting_is_restored():
+    before = torch.get_num_threads()
+    img = np.random.default_rng(3).random((24, 32, 3), dtype=np.float32)
+    coarse2fine_flow(img, img, threads=1, outer_iterations=1, sor_iterations=2)
+    assert torch.get_num_threads() == before
+
+
+def test_densify_tiny_image_uses_nearest_reliable_vector():
+    flow = np.zeros((6, 8, 2), np.float32)
+    flow[..., 0] = np.arange(8)[None, :]
+    reliable = np.ones((6, 8), bool)
+    reliable[:, 6:] = False
+    flow[~reliable] = np.nan
+    out = densify_flow(flow, reliable, np.zeros((6, 8, 3), np.float32))
+    np.testing.assert_array_equal(out[:, 6:, 0], np.full((6, 2), 5.0))

@@ -155,3 +155,15 @@ def test_internal_bug_exit_code_differs(tmp_path):
 def test_python_m_and_help():
     p = cli("--help")
     assert p.returncode == 0 and "verify" in p.stdout
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    from lodetools.io.atomic import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]  # no temporary file left

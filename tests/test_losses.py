@@ -8,7 +8,7 @@ import torch
 
 from lodetools.train import losses
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 
 def test_l1_mse_hand_values():

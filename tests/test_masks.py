@@ -160,7 +160,7 @@ def rig_world():
     # per-capture exposures, rendered in linear light with aligned cameras, noise, gamma
     from masks_world import rig_scene
 
-    return [rig_scene(3, i, (96, 128), captures=3, subframes=8) for i in range(3)]
+    return [rig_scene(3, i, (120, 160), captures=3, subframes=8) for i in range(3)]
 
 
 def test_rig_iou_and_blurred_fraction_targets(rig_world):
@@ -168,7 +168,7 @@ def test_rig_iou_and_blurred_fraction_targets(rig_world):
     from lodetools.recipe import load_recipe
 
     _, rec = load_recipe("reloblur", "masks")
-    p = LBFMGParams.from_dict({("n_mixtures" if k == "mixtures" else k): v for k, v in rec.items()})
+    p = LBFMGParams.from_dict(rec)
     ious, ferr = score(rig_world, p)
     assert np.mean(ious) >= 0.75, ious
     assert abs(ferr) <= 0.02

@@ -66,6 +66,7 @@ def test_in_place_masks_match_truth_and_are_recorded(dataset):
 def test_rerun_resumes_and_other_parameters_conflict(dataset):
     root, _ = dataset
     assert run("--data", root, *SMALL).exit_code == 0
+    first = {k: r["mask_provenance"]["params_id"] for k, r in read_manifest(root).items() if not r.get("static")}
     stamp = {p: p.stat().st_mtime_ns for p in root.glob("train/*/mask/*.png")}
     res = run("--data", root, *SMALL)
     assert res.exit_code == 0
@@ -74,8 +75,9 @@ def test_rerun_resumes_and_other_parameters_conflict(dataset):
     assert isinstance(res.exception, OutputConflict)
     res = run("--data", root, *SMALL, "--var-threshold", "30", "--overwrite")
     assert res.exit_code == 0
-    assert all(r["mask_provenance"]["params_id"] != "" for r in read_manifest(root).values()
-               if not r.get("static"))
+    again = {k: r["mask_provenance"]["params_id"] for k, r in read_manifest(root).items() if not r.get("static")}
+    assert again.keys() == first.keys() and all(again[k] != first[k] for k in first)
+    assert read_dataset_json(root)["masks"]["parameters"]["var_threshold"] == 30
 
 
 def test_existing_masks_are_kept_unless_overwrite(tmp_path):
@@ -195,3 +197,11 @@ def test_recipe_table_is_valid_for_the_command(dataset):
     assert res.exit_code == 0, res.output
     doc = read_dataset_json(root)
     assert doc["masks"]["recipe"].endswith("reloblur.toml")
+
+
+def test_command_defaults_are_the_recipe_values():
+    from lodetools.recipe import load_recipe
+
+    _, rec = load_recipe("reloblur", "masks")
+    defaults = {p.name: p.default for p in command.params}
+    assert rec and all(defaults[k] == v for k, v in rec.items()), rec

@@ -7,7 +7,7 @@ from lodetools import nets
 from lodetools.nets.blocks import count_parameters
 from lodetools.nets.mimo import MIMOUNetPlain
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 
 def _count_on_meta(fn):

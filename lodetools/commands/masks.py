@@ -12,7 +12,7 @@ from lodetools.commands._options import computed_params, run_options, run_option
 #: tuned on the synthetic world (see docs/commands/masks.md); pipelines/reloblur.toml [masks] holds the same
 DEFAULTS = dict(history=500, var_threshold=16.0, background_ratio=0.9, mixtures=5, shadow_threshold=0.5,
                 var_init=15.0, var_min=4.0, shift_tolerance=0,
-                shadows="foreground", init_frames=3, learning_rate=-1.0, erode=7, dilate=13)
+                shadows="foreground", init_frames=3, learning_rate=-1.0, erode=7, dilate=11)
 
 
 def _optional_out(f):
@@ -101,14 +101,7 @@ def command(ctx, **_):
     if params.get("out") is None:
         params["out"] = params["data"]
     opts = run_options_from(params, desc="masks (scenes)")
-    lbfmg = LBFMGParams(history=params["history"], var_threshold=params["var_threshold"],
-                        background_ratio=params["background_ratio"], n_mixtures=params["mixtures"],
-                        detect_shadows=params["detect_shadows"], shadow_threshold=params["shadow_threshold"],
-                        var_init=params["var_init"], var_min=params["var_min"],
-                        shadows=params["shadows"], init_frames=params["init_frames"],
-                        learning_rate=params["learning_rate"],
-                        match_exposure=params["match_exposure"],
-                        shift_tolerance=params["shift_tolerance"], erode=params["erode"], dilate=params["dilate"])
+    lbfmg = LBFMGParams.from_dict(params)
     cp = computed_params(params)
     summary, stats = run_masks(params["data"], opts, lbfmg=lbfmg, no_static=params["no_static"],
                                split=params["split"], params=cp, recipe=recipe, bins=params["bins"])

@@ -122,6 +122,7 @@ def densify_flow(flow: np.ndarray, reliable: np.ndarray, guide: np.ndarray, *, s
     -------
     ndarray
         float32 (H, W, 2), finite everywhere (all zeros if nothing is reliable).
+        Images smaller than two superpixels take the nearest reliable vector.
 
     References
     ----------
@@ -143,10 +144,19 @@ def densify_flow(flow: np.ndarray, reliable: np.ndarray, guide: np.ndarray, *, s
         return out
     src = np.stack([xs, ys], -1).astype(np.float32)
     dst = src + flow[ys, xs]
-    g = _to_u8(guide)
-    ric = cv2.ximgproc.createRICInterpolator()
-    ric.setSuperpixelSize(int(superpixel_size))
-    dense = ric.interpolate(g, src, g, dst)
-    dense = np.nan_to_num(np.asarray(dense, np.float32))
+    dense = None
+    if min(h, w) >= 2 * superpixel_size:
+        g = _to_u8(guide)
+        ric = cv2.ximgproc.createRICInterpolator()
+        ric.setSuperpixelSize(int(superpixel_size))
+        try:
+            dense = np.nan_to_num(np.asarray(ric.interpolate(g, src, g, dst), np.float32))
+        except cv2.error:
+            dense = None
+    if dense is None:   # image too small for superpixels: nearest reliable vector
+        from scipy.ndimage import distance_transform_edt
+
+        _, (iy, ix) = distance_transform_edt(~reliable, return_indices=True)
+        dense = flow[iy, ix]
     out[~reliable] = dense[~reliable]
     return out

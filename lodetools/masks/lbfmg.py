@@ -23,11 +23,14 @@ the smear of a dark object over a bright background are both classed
 "shadow" by MOG2 (a darker pixel of similar chromaticity), so they belong in
 a blur mask. ``shadows='background'`` (``fg > 127``) drops them instead.
 
-Two additions to the paper, both optional and recorded in the parameters:
+Additions to the paper, each optional and recorded in the parameters:
 ``match_exposure`` scales every image fed to a model to the brightness of its
 static image (median per-channel ratio), because the captures of a scene may
 differ in exposure (the synthetic rig's do, by up to 25 %; without it MOG2
-flags whole images); ``init_frames`` feeds the static image more than once.
+flags whole images); ``init_frames`` feeds the static image more than once;
+``shift_tolerance`` (off by default) keeps only foreground that survives
+shifting the target by up to that many pixels, against per-pair alignment
+error (after the paper's shift-invariant loss, appendix D).
 Where the issue and the paper differ (a scene without a static pair, for
 which the issue asks for an option), :func:`scene_masks` follows the issue.
 
@@ -145,8 +148,13 @@ class LBFMGParams:
 
     @classmethod
     def from_dict(cls, values: dict) -> "LBFMGParams":
-        """Build from a mapping, ignoring keys that are not parameters."""
+        """Build from a mapping (command options or a recipe's ``[masks]`` table).
+
+        ``mixtures`` (the option's name) stands for ``n_mixtures``; keys that
+        are not parameters are ignored.
+        """
         names = {f.name for f in fields(cls)}
+        values = {("n_mixtures" if k == "mixtures" else k): v for k, v in values.items()}
         return cls(**{k: v for k, v in values.items() if k in names})
 
     def to_dict(self) -> dict:

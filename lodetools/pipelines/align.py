@@ -23,7 +23,8 @@ Here, per scene:
    (bicubic), and so is an optional local-blur mask ``<scene>/<id>_mask.png``
    drawn on the blur camera's image (nearest neighbour);
 5. the pairs are written in the paired layout (the reference pair with id
-   ``reference`` and ``"static": true``), the flow to
+   ``reference`` and ``"static": true``, plus its developed blur image before
+   warping as role ``blur_unaligned``), the flow to
    ``<split>/<scene>/flow.npy``, and the reference record carries the QA:
    static-pair PSNR/SSIM and Delta-L (ReLoBlur appendix Eq. (1)) before and
    after alignment (on the interior of the frame, leaving out a margin as wide
@@ -161,6 +162,8 @@ def _align_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sharp
     for p in dev.pairs:
         aligned, _ = warp_image(p.blur, flow)
         images = {"blur": aligned, "sharp": p.sharp}
+        if p.static:  # kept so reports can show the static pair before and after alignment
+            images["blur_unaligned"] = p.blur
         mask_src = scene.folder / f"{p.id}{MASK_SUFFIX}"
         if not p.static and mask_src.is_file():
             mask = read_mask(mask_src)
@@ -221,10 +224,9 @@ def run_align(params: dict, opts, *, recipe: str | None = None):
     DevelopOptions(**develop_options).check()
     flow_options = {}
     if params["flow"] == "c2f":
-        flow_options = {"alpha": float(params["flow_alpha"]), "device": params["device"]}
-        if params["device"] in (None, "cpu"):
-            flow_options["threads"] = 1
-        flow_options = {k: v for k, v in flow_options.items() if v is not None}
+        flow_options = {"alpha": float(params["flow_alpha"])}
+        if params["device"]:
+            flow_options["device"] = params["device"]
     scenes = scan_raw_pairs(raw_pairs)
     cp = computed_params(params)
     cp.pop("device", None)          # where the flow runs does not change what it computes

@@ -59,16 +59,12 @@ def plan_jobs(inp, out, *, split: str = "test") -> list[Job]:
 
 def load_model(checkpoint, device: torch.device):
     """(model in eval mode, its TrainSpec's predict function, its multiple) from a checkpoint."""
-    from lodetools.train.trainer import SPECS, get_spec, load_checkpoint, rebuild_model
+    from lodetools.train.trainer import find_spec, load_checkpoint, rebuild_model
     ckpt = load_checkpoint(checkpoint)
     model = rebuild_model(ckpt).to(device).eval()
-    net = ckpt["net"]
-    if net in SPECS:
-        try:
-            spec = get_spec(net)
-            return model, spec.predict, spec.multiple
-        except ImportError:
-            pass
+    spec = find_spec(ckpt.get("spec", ckpt["net"]))
+    if spec is not None:
+        return model, spec.predict, spec.multiple
     return model, None, int(getattr(model, "multiple", 16))
 
 

@@ -10,7 +10,7 @@ makes, then measures each stage against the world's ground truth and writes
     OUT/calibration/  lodetools calibrate color  (one file per rig camera)
     OUT/reloblur/     lodetools align + masks    (ReLoBlur-style pairs with LBFMG masks)
     OUT/lbs/          lodetools lbs              (BladeNet local blur synthesis, train split)
-    OUT/lbs-test/     lodetools lbs              (held-out local-blur pairs to score networks)
+    OUT/lbs-val/      lodetools lbs              (held-out local-blur pairs (split val) to score networks)
     OUT/runs/<net>/   lodetools train, deblur, eval for lbag, bladenet, simplenet, aspdc
     OUT/report.html   lodetools report
 """
@@ -39,7 +39,7 @@ class Preset:
     lbs_test: int
     lbs_min_area: int
     iters: int
-    crop: int
+    crop: dict
     batch: int
     net_opts: dict = field(default_factory=dict)
 
@@ -58,9 +58,13 @@ _SMALL = {
     "aspdc": "width=16",
 }
 
+#: training crop per network: LBAG's SSIM at 1/4 scale needs 11 px plus the 1 px shifts
+_CROP_QUICK = {"lbag": 64, "bladenet": 32, "simplenet": 32, "aspdc": 32}
+_CROP = {"lbag": 64, "bladenet": 64, "simplenet": 48, "aspdc": 48}
+
 PRESETS = {
-    "quick": Preset("test", 2, 24, 4, 60, 20, 64, 4, _TINY),
-    "default": Preset("demo", 3, 96, 12, 300, 300, 64, 4, _SMALL),
+    "quick": Preset("test", 2, 16, 4, 60, 8, _CROP_QUICK, 2, _TINY),
+    "default": Preset("demo", 3, 96, 12, 300, 60, _CROP, 4, _SMALL),
 }
 
 #: bounds the issues set for the synthetic world (figure -> (op, bound))
@@ -69,7 +73,7 @@ BOUNDS = {
     "calibrate.nonuniformity_after": ("<=", 0.01),
     "align.static_psnr_after": (">=", 35.0),
     "align.static_psnr_gain": (">=", 8.0),
-    "align.delta_l_after": ("<=", 0.01),
+    "align.delta_l_after_smoothed": ("<=", 0.01),
     "align.epe_px": ("<=", 0.25),
     "masks.mean_iou": (">=", 0.75),
     "masks.fraction_error_pp": ("<=", 2.0),
@@ -193,7 +197,9 @@ def run_demo(out, *, quick: bool = False, seed: int = 0, log=print) -> dict:
     figures: dict = {}
 
     def sim():
-        _cli(["sim", "all", "--out", w, "--preset", p.world, *common])
+        # the RAW rig always at demo size: at 96x64 the borders dominate its accuracy figures
+        for part, preset in (("clips", p.world), ("rig", "demo"), ("voc", p.world)):
+            _cli(["sim", part, "--out", w, "--preset", preset, *common])
 
     def synthesize():
         _cli(["synthesize", "--videos", w / "clips", "--out", out / "lode", "--windows-per-clip",
@@ -226,25 +232,25 @@ def run_demo(out, *, quick: bool = False, seed: int = 0, log=print) -> dict:
         return {"masks.mean_iou": iou, "masks.fraction_error_pp": err}
 
     def lbs():
-        for name, count, split in (("lbs", p.lbs_train, "train"), ("lbs-test", p.lbs_test, "test")):
+        for name, count, split in (("lbs", p.lbs_train, "train"), ("lbs-val", p.lbs_test, "val")):
             _cli(["lbs", "--voc", w / "VOCdevkit", "--backgrounds", out / "lode", "--out", out / name,
                   "--count", count, "--split", split, "--min-area", p.lbs_min_area,
                   "--seed", seed + (0 if split == "train" else 1000), "--quiet"])
-        return {"lbs.mask_is_union": lbs_mask_is_union(out / "lbs-test")}
+        return {"lbs.mask_is_union": lbs_mask_is_union(out / "lbs-val")}
 
     def train(net):
         def _run():
             run = out / "runs" / net
-            args = ["train", net, "--data", out / "lbs", "--out", run, "--iters", p.iters, "--crop", p.crop,
-                    "--batch", p.batch, "--net-opts", p.net_opts[net], "--val-data", out / "lbs-test",
+            args = ["train", net, "--data", out / "lbs", "--out", run, "--iters", p.iters, "--crop", p.crop[net],
+                    "--batch", p.batch, "--net-opts", p.net_opts[net], "--val-data", out / "lbs-val",
                     "--val-every", max(1, p.iters // 4), "--val-images", 2, "--workers", 0, "--seed", seed,
                     "--quiet", "--overwrite"]
             if net == "bladenet":
                 args += ["--global-data", out / "lode"]
             _cli(args)
-            _cli(["deblur", "--checkpoint", run / "model.pt", "--input", out / "lbs-test", "--split", "test",
+            _cli(["deblur", "--checkpoint", run / "model.pt", "--input", out / "lbs-val", "--split", "val",
                   "--out", run / "pred", "--quiet", "--overwrite"])
-            _cli(["eval", "--pred", run / "pred", "--gt", out / "lbs-test", "--split", "test",
+            _cli(["eval", "--pred", run / "pred", "--gt", out / "lbs-val", "--split", "val",
                   "--metrics", "psnr,ssim,psnrw,ssimw", "--quiet"])
             s = json.loads((run / "pred" / "summary.json").read_text())["summary"]
             return {f"{net}.{k}": v["mean"] for k, v in s.items()}
@@ -256,9 +262,9 @@ def run_demo(out, *, quick: bool = False, seed: int = 0, log=print) -> dict:
         from lodetools.io.layout import read_pairs
 
         pred = out / "runs" / "input" / "pred"
-        for pair in read_pairs(out / "lbs-test", split="test"):
+        for pair in read_pairs(out / "lbs-val", split="val"):
             write_image(pred / pair.split / pair.scene / f"{pair.id}.png", read_image(pair.blur))
-        _cli(["eval", "--pred", pred, "--gt", out / "lbs-test", "--split", "test",
+        _cli(["eval", "--pred", pred, "--gt", out / "lbs-val", "--split", "val",
               "--metrics", "psnr,ssim,psnrw,ssimw", "--quiet"])
         s = json.loads((pred / "summary.json").read_text())["summary"]
         return {f"input.{k}": v["mean"] for k, v in s.items()}
@@ -309,6 +315,23 @@ def _find(doc, key):
     return None
 
 
+def flow_epe(reloblur: Path, truth_dir: Path, margin: int = 8) -> float | None:
+    """Mean end-point error (px) of ``align``'s per-scene flows against the rig's true
+    misalignment (both map sharp-grid pixels to blur-grid positions), ``margin`` px
+    borders left out; the worst scene is returned."""
+    worst = None
+    for est_path in sorted(reloblur.glob("*/*/flow.npy")):
+        true_path = truth_dir / est_path.parent.name / "flow_sharp_to_blur.npy"
+        if not true_path.is_file():
+            continue
+        est, true = np.load(est_path), np.load(true_path)
+        if est.shape != true.shape:
+            continue
+        d = np.linalg.norm((est - true)[margin:-margin, margin:-margin], axis=-1)
+        worst = max(worst or 0.0, float(d.mean()))
+    return worst
+
+
 def align_figures(reloblur: Path, rig: Path) -> dict:
     """Static-pair PSNR before/after, Delta-L after and flow EPE from ``align``'s QA records."""
     qa_path = reloblur / "qa.jsonl"
@@ -320,8 +343,15 @@ def align_figures(reloblur: Path, rig: Path) -> dict:
         vals = [v for v in vals if isinstance(v, (int, float))]
         return float(np.mean(vals)) if vals else None
     before, after = mean("psnr_before"), mean("psnr_after")
+    smoothed = [r.get("develop", {}).get("delta_l_after", {}).get("smoothed") for r in recs]
+    smoothed = [v for v in smoothed if isinstance(v, (int, float))]
     res = {"align.static_psnr_before": before, "align.static_psnr_after": after,
-           "align.delta_l_after": mean("delta_l_after"), "align.epe_px": mean("epe_px")}
+           "align.delta_l_after": mean("delta_l_after"),
+           "align.delta_l_after_smoothed": max(smoothed) if smoothed else None,
+           "align.epe_px": mean("epe_px")}
     if before is not None and after is not None:
         res["align.static_psnr_gain"] = after - before
+    epe = flow_epe(reloblur, rig / "truth")
+    if epe is not None:
+        res["align.epe_px"] = epe
     return {k: v for k, v in res.items() if v is not None}

@@ -34,66 +34,10 @@ from lodetools.io.images import list_images
 from lodetools.io.layout import item_key, write_pair
 from lodetools.io.paths import confined, safe_name
 from lodetools.io.video import count_frames, is_video_file, iter_frames, list_videos, probe_video
-from lodetools.runner import RunSummary, WorkItem, in_shard, item_rng, run_items
+from lodetools.runner import RunSummary, WorkItem, item_rng, run_items
 from lodetools.synth.averaging import (
     Noise, Saturation, check_window_length, odd_lengths, plan_windows, synthesize_windows,
 )
-
-
-def prefetch(frames, depth: int = 2):
-    """Read up to ``depth`` frames ahead in a thread, so decoding overlaps averaging.
-
-    Reading a decoder pipe and the averaging's numpy/OpenCV calls release the
-    GIL, so the two run in parallel. Memory grows by at most ``depth + 1``
-    frames. Exceptions of the reader are re-raised in the consumer; closing
-    the returned generator stops the thread (and closes ``frames``).
-    """
-    import queue
-    import threading
-
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def put(x):
-        while not stop.is_set():
-            try:
-                q.put(x, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work():
-        try:
-            for f in frames:
-                if not put(("ok", f)):
-                    break
-                del f
-        except BaseException as exc:  # handed to the consumer
-            put(("err", exc))
-            return
-        finally:
-            close = getattr(frames, "close", None)
-            if close is not None and stop.is_set():
-                with contextlib.suppress(Exception):
-                    close()
-        put(("ok", done))
-
-    th = threading.Thread(target=work, daemon=True, name="lodetools-prefetch")
-    th.start()
-    try:
-        while True:
-            kind, val = q.get()
-            if kind == "err":
-                raise val
-            if val is done:
-                return
-            yield val
-            del val
-    finally:
-        stop.set()
-        th.join()
 
 
 @dataclass(frozen=True)
@@ -232,7 +176,7 @@ def process_clip(item: WorkItem, rng: np.random.Generator, *, out: Path, crf_spe
                  "saturation": None if saturation is None else vars(saturation).copy(),
                  "noise": None if noise is None else vars(noise).copy()}
     try:
-        with contextlib.closing(prefetch(iter_frames(clip.path))) as frames:
+        with contextlib.closing(iter_frames(clip.path)) as frames:
             for res in synthesize_windows(enumerate(frames), windows, crf, saturation=saturation,
                                           noise=noise, rng=rng, bit_depth=bit_depth):
                 iid = f"{res.window.middle:06d}"

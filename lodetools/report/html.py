@@ -42,6 +42,12 @@ figcaption{font-size:.8em;color:#555}img{image-rendering:pixelated;border:1px so
 """
 
 
+def _thumb(img: np.ndarray, caption: str) -> str:
+    """An image shown at least 240 px wide (small test images are enlarged, pixelated)."""
+    width = max(240, min(480, img.shape[1]))
+    return _img(png_data_uri(img), caption, width)
+
+
 def png_data_uri(img: np.ndarray) -> str:
     """A data URI of an image array (float in [0, 1], uint8, or bool) encoded as PNG."""
     import cv2
@@ -155,10 +161,10 @@ def section_datasets(root: Path, n: int = 3) -> str:
         moving = [p for p in pairs if not p.record.get("static")]
         for p in (moving or pairs)[:n]:
             blur, sharp = read_image(p.blur), read_image(p.sharp)
-            figs = [_img(png_data_uri(blur), f"{p.key} blurred"), _img(png_data_uri(sharp), "sharp")]
+            figs = [_thumb(blur, f"{p.key} blurred"), _thumb(sharp, "sharp")]
             if p.mask is not None and p.mask.is_file():
                 m = read_mask(p.mask)
-                figs.append(_img(png_data_uri(overlay_mask(blur, m)), f"mask ({100 * m.mean():.1f} % blurred)"))
+                figs.append(_thumb(overlay_mask(blur, m), f"mask ({100 * m.mean():.1f} % blurred)"))
             parts.append("<div>" + "".join(figs) + "</div>")
     return "<h2>Datasets: sample pairs</h2>" + "".join(parts) if parts else ""
 
@@ -171,12 +177,11 @@ def section_align(root: Path) -> str:
         recs = [json.loads(l) for l in qa.read_text().splitlines() if l.strip()]
         if not recs:
             continue
-        keys = []
-        for r in recs:
-            for k, v in _flatten(r).items():
-                if isinstance(v, (int, float, str)) and k not in keys:
-                    keys.append(k)
-        rows = [[_fmt(_flatten(r).get(k)) for k in keys] for r in recs]
+        flat = [_flatten(r) for r in recs]
+        keys = [k for k in _QA_COLUMNS if any(k in f for f in flat)]
+        if len(keys) < 2:  # not align's QA: show every scalar
+            keys = list(dict.fromkeys(k for f in flat for k, v in f.items() if isinstance(v, (int, float, str))))
+        rows = [[_fmt(f.get(k)) for k in keys] for f in flat]
         parts.append(f"<h3>{html.escape(qa.parent.relative_to(root).as_posix() or qa.parent.name)}</h3>"
                      + _table(keys, rows))
         try:
@@ -186,16 +191,20 @@ def section_align(root: Path) -> str:
         for p in statics[:2]:
             blur, sharp = read_image(p.blur), read_image(p.sharp)
             diff = np.clip(np.abs(blur - sharp) * 4, 0, 1)
-            figs = [_img(png_data_uri(sharp), f"{p.scene} static sharp"),
-                    _img(png_data_uri(blur), "static blur, aligned"),
-                    _img(png_data_uri(diff), "|difference| x4 after alignment")]
+            figs = [_thumb(sharp, f"{p.scene} static sharp"), _thumb(blur, "static blur, aligned"),
+                    _thumb(diff, "|difference| x4 after alignment")]
             unaligned = p.record.get("files", {}).get("blur_unaligned")
             if unaligned and (qa.parent / unaligned).is_file():
                 ub = read_image(qa.parent / unaligned)
-                figs.insert(1, _img(png_data_uri(np.clip(np.abs(ub - sharp) * 4, 0, 1)),
-                                    "|difference| x4 before alignment"))
+                figs.insert(2, _thumb(np.clip(np.abs(ub - sharp) * 4, 0, 1), "|difference| x4 before alignment"))
             parts.append("<div>" + "".join(figs) + "</div>")
     return "<h2>Geometric alignment (per scene)</h2>" + "".join(parts) if parts else ""
+
+
+#: columns of align's per-scene QA shown in the table, in order
+_QA_COLUMNS = ("scene", "psnr_before", "psnr_after", "ssim_before", "ssim_after", "delta_l_before",
+               "delta_l_after", "develop.delta_l_after.smoothed", "flow.mean", "flow.p95", "flow.max",
+               "develop.beta")
 
 
 def _flatten(d, prefix=""):
@@ -259,13 +268,13 @@ def section_training(root: Path) -> str:
         if (run / "val_log.csv").is_file():
             v = _read_csv(run / "val_log.csv")
             axes[1].plot([int(r["iteration"]) for r in v], [float(r["psnr"]) for r in v], "o-", label=run.name)
-    axes[0].set_title("training loss")
-    axes[0].set_yscale("log")
+    axes[0].set_title("training loss (each network's own loss)")
     axes[1].set_title("validation PSNR (dB)")
     for ax in axes:
         ax.set_xlabel("iteration")
         ax.grid(alpha=.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
     return "<h2>Training</h2>" + _img(figure_data_uri(fig), "training curves")
 
 
@@ -305,7 +314,7 @@ def section_metrics(root: Path) -> str:
     for run, d in preds:
         cands = list(d.glob(f"{split}/{scene}/{iid}.*")) or list(d.glob(f"**/{iid}.png"))
         if cands:
-            figs.append(_img(png_data_uri(read_image(cands[0])), run))
+            figs.append(_thumb(read_image(cands[0]), run))
     return out + f"<p>Test image {html.escape(key)} as each network restores it:</p><div>{''.join(figs)}</div>"
 
 

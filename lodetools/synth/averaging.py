@@ -157,7 +157,11 @@ class WindowAverager:
             self._lut = lut
         self.saturation = saturation
         self._acc = np.zeros(self.shape, np.float32)
-        self._tmp = np.empty(self.shape, np.float32)
+        # g^-1 of a frame is computed in blocks of rows that stay in the CPU cache (~1 MB)
+        # and added to the accumulator block by block
+        row = int(np.prod(self.shape[1:]))
+        self._rows = max(1, (1 << 18) // max(row, 1))
+        self._tmp = np.empty((min(self._rows, self.shape[0]),) + self.shape[1:], np.float32)
         self._gain = 0.0
         self._sat_code = None
         if saturation is not None:
@@ -166,33 +170,37 @@ class WindowAverager:
 
     def reset(self, gain: float = 0.0) -> None:
         """Start a new window; ``gain`` is this window's saturation boost ``a``."""
-        self._acc.fill(0.0)
         self._gain = float(gain)
         self.count = 0
 
-    def _linear(self, frame: np.ndarray) -> np.ndarray:
+    def _linear(self, frame: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``g^-1(frame)`` into ``out`` (same number of rows as ``frame``)."""
         if self.dtype == np.uint8:
-            cv2.LUT(frame, self._lut, dst=self._tmp)
+            cv2.LUT(frame, self._lut, dst=out)
+        elif frame.ndim == 3:
+            for c in range(frame.shape[2]):
+                out[..., c] = np.take(self._lut[:, c], frame[..., c])
         else:
-            if frame.ndim == 3:
-                for c in range(frame.shape[2]):
-                    np.take(self._lut[:, c], frame[..., c], out=self._tmp[..., c])
-            else:
-                np.take(self._lut[:, 0], frame, out=self._tmp)
-        return self._tmp
+            out[...] = np.take(self._lut[:, 0], frame)
+        if self._sat_code is not None and self._gain:
+            # RSBlur-style: a clipped pixel's radiance is unknown; boost it by the window's gain
+            clipped = frame.max(axis=2) >= self._sat_code if frame.ndim == 3 else frame >= self._sat_code
+            boost = clipped.astype(np.float32) * np.float32(self._gain)
+            out += boost[..., None] if frame.ndim == 3 else boost
+        return out
 
     def add(self, frame: np.ndarray) -> None:
         """Add one frame (integer codes, same shape and dtype as the averager's)."""
         if frame.shape != self.shape or frame.dtype != self.dtype:
             raise BadInput(f"frame of shape {frame.shape} {frame.dtype} in a clip of "
                            f"{self.shape} {self.dtype} frames")
-        lin = self._linear(frame)
-        if self._sat_code is not None and self._gain:
-            clipped = frame.max(axis=2) >= self._sat_code if frame.ndim == 3 else frame >= self._sat_code
-            if clipped.any():
-                lin += (clipped.astype(np.float32) * np.float32(self._gain))[..., None] \
-                    if frame.ndim == 3 else clipped.astype(np.float32) * np.float32(self._gain)
-        np.add(self._acc, lin, out=self._acc)
+        if self.count == 0:  # the first frame of a window starts the sum (no zero fill)
+            self._linear(frame, self._acc)
+        else:
+            step = self._rows
+            for r in range(0, self.shape[0], step):
+                acc = self._acc[r:r + step]
+                np.add(acc, self._linear(frame[r:r + step], self._tmp[:acc.shape[0]]), out=acc)
         self.count += 1
 
     def linear_mean(self) -> np.ndarray:
@@ -207,9 +215,15 @@ class WindowAverager:
         The linear mean is clipped to ``[0, 1]`` before ``g`` (saturation boosts
         are clipped here, after averaging); with ``noise`` it gets
         Poisson-Gaussian noise first (``rng`` required). Gamma and linear CRFs
-        are applied in place (one buffer, no temporaries).
+        are applied in place (one buffer, no temporaries): the result shares
+        memory with the accumulator, and the window ends (start the next with
+        :meth:`reset`; copy the result if it must outlive that).
         """
-        lin = self.linear_mean()
+        if self.count == 0:
+            raise ValueError("no frame added")
+        lin = self._acc
+        np.multiply(lin, np.float32(1.0 / self.count), out=lin)  # in place: this ends the window
+        self.count = 0
         if noise is not None:
             lin = add_poisson_gaussian(lin, noise, rng)
         np.clip(lin, 0.0, 1.0, out=lin)
@@ -443,8 +457,12 @@ def synthesize_windows(frames: Iterable, windows: list[Window], crf: CRF, *,
                     "frames": [w.start, w.stop - 1]}
             if saturation is not None:
                 prov["saturation_gain"] = gain
-            blur = avg.blurred(noise=noise, rng=rng) if bit_depth is None else \
-                avg.blurred_codes(bit_depth, noise=noise, rng=rng)
+            if bit_depth is None:
+                blur = avg.blurred(noise=noise, rng=rng)
+                if np.shares_memory(blur, avg._acc):
+                    blur = blur.copy()  # the accumulator is reused by the next window
+            else:
+                blur = avg.blurred_codes(bit_depth, noise=noise, rng=rng)
             yield WindowResult(w, blur, sharp, prov)
             sharp = None
             started = False

@@ -187,30 +187,39 @@ class CropDataset(torch.utils.data.Dataset):
 
 
 class SampleBatches(torch.utils.data.Sampler):
-    """Batches of global sample numbers for iterations ``start .. stop - 1`` of one rank.
+    """Lazy batches of global sample numbers for the iterations a phase runs, on one rank.
+
+    Iteration ``t`` (in ``iterations``) yields the batch of sample numbers
+    ``(stream(t) * world + rank) * batch + j``, j < batch, so ranks draw
+    disjoint samples and ``world`` processes with ``batch`` each see exactly
+    the samples one process with ``world * batch`` would.
 
     Parameters
     ----------
-    start, stop : int
-        Iteration range.
+    iterations : range
+        The global iterations this sampler serves (filtered by ``keep``).
     batch : int
         Per-rank batch size.
     rank, world : int
         DDP rank and world size.
     stream : callable, optional
-        ``stream(t)`` -> the iteration counter of this dataset for global
-        iteration ``t`` (alternating passes use every other iteration).
+        ``stream(t)`` -> this dataset's own step counter at iteration ``t``
+        (alternating phases each count their own steps); default ``t``.
+    keep : callable, optional
+        ``keep(t)`` -> whether iteration ``t`` uses this sampler's dataset.
     """
 
-    def __init__(self, start: int, stop: int, batch: int, rank: int = 0, world: int = 1, stream=None):
-        self.start, self.stop, self.batch = int(start), int(stop), int(batch)
+    def __init__(self, iterations: range, batch: int, rank: int = 0, world: int = 1, stream=None, keep=None):
+        self.iterations, self.batch = iterations, int(batch)
         self.rank, self.world = int(rank), int(world)
         self.stream = stream or (lambda t: t)
+        self.keep = keep or (lambda t: True)
 
     def __len__(self) -> int:
-        return max(0, self.stop - self.start)
+        return sum(1 for t in self.iterations if self.keep(t))
 
     def __iter__(self):
-        for t in range(self.start, self.stop):
-            base = (self.stream(t) * self.world + self.rank) * self.batch
-            yield list(range(base, base + self.batch))
+        for t in self.iterations:
+            if self.keep(t):
+                base = (self.stream(t) * self.world + self.rank) * self.batch
+                yield list(range(base, base + self.batch))

@@ -57,5 +57,5 @@ SPEC = TrainSpec(
     name="lbag", net="lbag", net_defaults={"base": 32, "num_res": 20, "dropout": 0.1},
     loss_defaults={"l1": 1.0, "ssim": 1.0, "fft": 0.1, "gate": 0.1, "shift": 1},
     stages=lambda w: [Stage("main", [Phase(lbag_loss, "data", need_mask=True, name="local")])],
-    predict=lbag_predict, multiple=4, lr=1e-4,
+    predict=lbag_predict, multiple=4, lr=1e-4, min_crop=52,   # 11x11 SSIM on the 1/4 scale, 1-px shifts
     description="LBAG (ReLoBlur): MIMO-UNet+ with gated heads; L1 - SSIM + 0.1 FFT + gate MSE, shift-invariant")

@@ -19,12 +19,16 @@ how to get the deblurred image out of the model. To add network ``foo``:
        SPEC = TrainSpec(
            name="foo", net="foo", net_defaults={"width": 64},
            loss_defaults={"l1": 1.0},
-           stages=lambda cfg: [Stage("main", [Phase(l1_phase)])],
+           stages=lambda w: [Stage("main", [Phase(l1_phase)])],
            predict=lambda model, x: model(x), multiple=4, lr=1e-4)
 
    ``batch`` holds ``blur``/``sharp`` (B, 3, S, S) and ``mask`` (B, 1, S, S)
    on the training device; ``w`` is the loss-weight dict (``loss_defaults``
-   overridden by ``--loss``). Several stages run one after another (each
+   overridden by ``--loss``; ``stages(w)`` receives it too). ``predict``
+   maps a (B, 3, H, W) batch to the deblurred (B, 3, H, W) image (used by
+   validation and ``lodetools deblur``); ``multiple`` is what H and W must
+   divide by; ``min_crop`` the smallest training crop the losses accept.
+   Several stages run one after another (each
    gets ``fraction`` of ``--iters``, overridable by ``--stages
    name=fraction,...``), each with a fresh Adam over the parameters that
    are not in ``Stage.frozen`` (names of submodules, kept in eval mode) and
@@ -34,7 +38,10 @@ how to get the deblurred image out of the model. To add network ``foo``:
    ``"global"`` = ``--global-data``; phases whose dataset is absent are
    dropped). ``Phase.need_mask`` restricts its dataset to pairs with masks.
    A model with extra networks (ASPDC's reblurring net) is one ``nn.Module``
-   holding both; a stage freezes the one it does not train.
+   holding both, made by ``TrainSpec.build(**net_opts)``; a stage freezes the
+   one it does not train (``Stage.frozen``), and ``predict`` picks the
+   deblurring output. Checkpoints store ``net``, the spec's name and the
+   options, so ``lodetools deblur`` rebuilds the same model (``rebuild_model``).
 3. Map it in :data:`SPECS` (already done for simplenet and aspdc) and add
    ``lodetools/commands/train_foo.py``: a click command decorated with
    ``@train_options`` from ``lodetools.commands._train_options`` that calls
@@ -76,7 +83,7 @@ from torch import nn
 
 from lodetools.errors import BadConfig, MissingInput, OutputConflict
 from lodetools.io.atomic import atomic_write_bytes, atomic_write_text
-from lodetools.train.datasets import CropDataset, SampleBatches, load_source
+from lodetools.train.datasets import CropDataset, PairSource, SampleBatches, load_source
 
 #: network name -> "module:attribute" of its :class:`TrainSpec`
 SPECS = {
@@ -135,6 +142,11 @@ class TrainSpec:
     multiple: int = 16
     lr: float = 1e-4
     description: str = ""
+    #: smallest training crop the losses accept (e.g. SSIM windows at 1/4 scale)
+    min_crop: int = 0
+    #: optional ``build(**net_opts) -> nn.Module`` when the trained model is not just
+    #: ``lodetools.nets.build(net)`` (e.g. a deblurring net plus a reblurring net)
+    build: Callable | None = None
 
 
 def get_spec(name: str) -> TrainSpec:
@@ -147,13 +159,35 @@ def get_spec(name: str) -> TrainSpec:
     return getattr(importlib.import_module(mod), attr)
 
 
+def find_spec(name: str) -> TrainSpec | None:
+    """The spec registered as ``name``, or None (not registered, or its module is not there yet)."""
+    if name not in SPECS:
+        return None
+    try:
+        return get_spec(name)
+    except ModuleNotFoundError:
+        return None
+
+
 def build_model(net: str, net_opts: dict) -> nn.Module:
-    """Build network ``net`` from :mod:`lodetools.nets` with ``net_opts``."""
+    """Build the model trained as ``net``.
+
+    ``net`` names a training spec whose ``build`` makes the model (a network
+    with extra parts, e.g. ASPDC with its reblurring net), or else a network
+    of :mod:`lodetools.nets` built with ``net_opts``.
+    """
     from lodetools import nets
     try:
+        spec = find_spec(net)
+        if spec is not None:
+            if spec.build is not None:
+                return spec.build(**net_opts)
+            return nets.build(spec.net, **net_opts)
         return nets.build(net, **net_opts)
     except TypeError as exc:
         raise BadConfig(f"bad options for network {net!r}: {exc}") from None
+    except ValueError as exc:
+        raise BadConfig(str(exc)) from None
 
 
 @dataclass
@@ -289,30 +323,9 @@ def phase_at(stage: Stage, u: int) -> tuple[int, int]:
 # ---------------------------------------------------------------- metrics
 
 def _batched_metrics():
-    """The lead's batched metrics, or a local equivalent while they are not merged."""
-    try:
-        from lodetools.metrics.batched import psnr_batch, ssim_batch, weighted_psnr_batch
-        return psnr_batch, ssim_batch, weighted_psnr_batch
-    except ImportError:
-        from lodetools.train.losses import ssim as _ssim
-
-        def q(x):
-            return torch.round(x.double().clamp(0, 1) * 255) / 255
-
-        def psnr_batch(p, g, quantize=True):
-            mse = ((q(p) - q(g)) ** 2).flatten(1).mean(1)
-            return 10 * torch.log10(1 / mse.clamp_min(1e-12))
-
-        def ssim_batch(p, g, quantize=True):
-            return _ssim(q(p).float(), q(g).float()).double()
-
-        def weighted_psnr_batch(p, g, m, quantize=True):
-            d2 = ((q(p) - q(g)) ** 2).sum(1, keepdim=True)
-            m = m.double()
-            mse = (m * d2).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1e-12) / 3
-            return 10 * torch.log10(1 / mse.clamp_min(1e-12))
-
-        return psnr_batch, ssim_batch, weighted_psnr_batch
+    """PSNR, SSIM and weighted PSNR per image (8-bit rounded, the metrics module's convention)."""
+    from lodetools.metrics.batched import psnr_batch, ssim_batch, weighted_psnr_batch
+    return psnr_batch, ssim_batch, weighted_psnr_batch
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -341,18 +354,27 @@ def load_checkpoint(path) -> dict:
         raise BadInput(f"not a readable checkpoint: {type(exc).__name__}", path) from None
 
 
-def model_record(net: str, net_opts: dict, model: nn.Module) -> dict:
-    """What ``deblur`` needs: network name, options and weights."""
-    return {"format": "lodetools-model-1", "net": net, "net_opts": dict(net_opts),
+def model_record(net: str, net_opts: dict, model: nn.Module, spec: str | None = None) -> dict:
+    """What ``deblur`` needs: network name (``lodetools.nets``), training spec, options, weights."""
+    return {"format": "lodetools-model-1", "net": net, "spec": spec or net, "net_opts": dict(net_opts),
             "model": unwrap(model).state_dict()}
 
 
 def rebuild_model(ckpt: dict) -> nn.Module:
-    """Rebuild the network a checkpoint describes and load its weights."""
+    """Rebuild the network a checkpoint describes and load its weights.
+
+    Uses the training spec's ``build`` when the checkpoint names a spec that
+    has one, else ``lodetools.nets.build(ckpt['net'])``.
+    """
     from lodetools.errors import BadInput
     if not isinstance(ckpt, dict) or "net" not in ckpt or "model" not in ckpt:
         raise BadInput("checkpoint lacks the network name or weights")
-    model = build_model(ckpt["net"], dict(ckpt.get("net_opts", {})))
+    opts = dict(ckpt.get("net_opts", {}))
+    spec = find_spec(ckpt.get("spec", ckpt["net"]))
+    if spec is not None and spec.build is not None:
+        model = build_model(spec.name, opts)
+    else:
+        model = build_model(ckpt["net"], opts)
     model.load_state_dict(ckpt["model"])
     return model
 
@@ -442,12 +464,17 @@ class Trainer:
         for s in self.stages:
             s.fraction = float(cfg.stages.get(s.name, s.fraction))
         self.bounds = stage_bounds(self.stages, cfg.iters)
+        if cfg.crop % self.spec.multiple or cfg.crop < self.spec.min_crop:
+            raise BadConfig(f"--crop {cfg.crop} for {cfg.net} must be a multiple of {self.spec.multiple} "
+                            f"and at least {self.spec.min_crop}")
+        if cfg.val_data:
+            load_source(cfg.val_data, cfg.val_split)          # fail early on a wrong --val-data
         self.milestones = lr_milestones(cfg)
         self.ckpt_path = self.out / "checkpoints" / "last.pt"
         self._check_out(resume, overwrite)
         self.resume = resume
         torch.manual_seed(cfg.seed)
-        self.model = build_model(self.spec.net, self.net_opts).to(self.device)
+        self.model = build_model(self.spec.name, self.net_opts).to(self.device)
         if cfg.channels_last and self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.ddp = wrap_ddp(self.model, self.device, self.dist)
@@ -478,7 +505,6 @@ class Trainer:
             pairs = []
             for r in roots:
                 pairs += load_source(r, cfg.train_split, need_mask=masked).pairs
-            from lodetools.train.datasets import PairSource
             roles[role] = CropDataset(PairSource(";".join(roots), cfg.train_split, pairs), cfg.crop,
                                       cfg.seed + (0 if role == "data" else 1000), bapc_p=cfg.bapc_p,
                                       bapc_min_fraction=cfg.bapc_min_fraction,
@@ -503,25 +529,21 @@ class Trainer:
     def _loader(self, stage: Stage, k: int, p_index: int, t0: int):
         """Batches for the iterations in [t0, stage stop) that use phase ``p_index``."""
         start, stop = self.bounds[k]
-        phase = stage.phases[p_index]
-        its = [t for t in range(t0, stop) if phase_at(stage, t - start)[0] == p_index]
-        ds = self.datasets[phase.data]
-
-        def stream(t):  # this dataset's own step counter: distinct across stages and phases
-            return start + phase_at(stage, t - start)[1]
-
-        batches = []
-        for t in its:
-            base = (stream(t) * self.dist.world + self.dist.rank) * self.cfg.batch
-            batches.append(list(range(base, base + self.cfg.batch)))
-        loader = torch.utils.data.DataLoader(ds, batch_sampler=batches, num_workers=self.cfg.workers,
+        ds = self.datasets[stage.phases[p_index].data]
+        sampler = SampleBatches(
+            range(t0, stop), self.cfg.batch, self.dist.rank, self.dist.world,
+            # the dataset's own step counter: distinct across stages and alternating phases
+            stream=lambda t: start + phase_at(stage, t - start)[1],
+            keep=lambda t: phase_at(stage, t - start)[0] == p_index)
+        loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=self.cfg.workers,
                                              pin_memory=self.device.type == "cuda",
                                              generator=torch.Generator().manual_seed(self.cfg.seed))
         return iter(loader)
 
     # -- state
     def _state(self, t: int, k: int, opt, sched) -> dict:
-        return {"format": "lodetools-train-1", "net": self.spec.net, "net_opts": self.net_opts,
+        return {"format": "lodetools-train-1", "net": self.spec.net, "spec": self.spec.name,
+                "net_opts": self.net_opts,
                 "model": self.model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "scaler": self.scaler.state_dict(),
                 "iteration": t, "stage": k, "rng_cpu": torch.get_rng_state(),
@@ -584,6 +606,9 @@ class Trainer:
             if state.get("net") != self.spec.net or state.get("net_opts") != self.net_opts:
                 raise BadConfig("checkpoint was made for another network or options", self.ckpt_path)
             self.model.load_state_dict(state["model"])
+            torch.set_rng_state(state["rng_cpu"])              # dropout etc. continue exactly
+            if torch.cuda.is_available() and state.get("rng_cuda"):
+                torch.cuda.set_rng_state_all(state["rng_cuda"])
             t, k = int(state["iteration"]), int(state["stage"])
             if k < len(self.bounds) and t >= self.bounds[k][1]:
                 k += 1
@@ -603,9 +628,6 @@ class Trainer:
                 opt.load_state_dict(state["optimizer"])
                 sched.load_state_dict(state["scheduler"])
                 self.scaler.load_state_dict(state["scaler"])
-                torch.set_rng_state(state["rng_cpu"])
-                if torch.cuda.is_available() and state.get("rng_cuda"):
-                    torch.cuda.set_rng_state_all(state["rng_cuda"])
             state = None
             self._set_modes(stage)
             loaders = [self._loader(stage, k, i, t) for i in range(len(stage.phases))]
@@ -639,6 +661,7 @@ class Trainer:
                     bar.set_postfix(stage=stage.name, loss=f"{lv:.4f}")
                 if cfg.val_every and t % cfg.val_every == 0 and main:
                     v = self.validate()
+                    self._set_modes(stage)                  # frozen parts back to eval mode
                     if v is not None:
                         vlog.add([t, f"{v['psnr']:.4f}", f"{v['ssim']:.5f}", f"{v['wpsnr']:.4f}", v["n"]])
                         if tb is not None:
@@ -651,7 +674,8 @@ class Trainer:
         if bar is not None:
             bar.close()
         if main and t >= cfg.iters:
-            save_checkpoint(self.out / "model.pt", model_record(self.spec.net, self.net_opts, self.model))
+            save_checkpoint(self.out / "model.pt", model_record(self.spec.net, self.net_opts, self.model,
+                                                                spec=self.spec.name))
         if tb is not None:
             tb.close()
         if self.dist.world > 1:
