@@ -86,14 +86,14 @@ def _rss_kb(field):
 
 
 def _child(kind, size, q):
-    """Fresh process: peak extra RSS (VmHWM after a reset) and time of one forward."""
+    """Fresh process: peak extra RSS (VmHWM after a reset) and best time of a forward."""
     torch.set_num_threads(q.get())
     from lodetools.nets.simplenet import LGCR, NonLocalBlock
     torch.manual_seed(0)
     m = LGCR(64) if kind == "lgcr" else NonLocalBlock(3, 3)
     x = torch.rand(1, 3, size, size)
     with torch.no_grad():
-        m(torch.rand(1, 3, 8, 8))  # load kernels before the baseline
+        m(x)  # warm-up at the measured size (first-call allocations, kernel selection)
         try:  # Linux >= 4.0: "5" resets the peak RSS to the current RSS
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")
@@ -102,9 +102,7 @@ def _child(kind, size, q):
             base, field = None, None
         if base is None:
             base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        t = time.perf_counter()
-        m(x)
-        t = time.perf_counter() - t
+        t = _time(lambda: m(x), repeat=3 if (kind == "lgcr" or size <= 128) else 1, warmup=False)
         peak = _rss_kb(field) if field else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     q.put(((peak - base) / 1024.0, t))
 

@@ -9,10 +9,12 @@ the authors' code.
 
 Reblurring network: an encoder-decoder (16/32/64/128 channels) run twice with
 shared weights; the upper pass sees (blurry, sharp) and predicts per-pixel
-3x3 filters after every stage; the lower pass sees the sharp image and is
-filtered by them, i.e. reblurred progressively. 998,802 parameters.
+3x3 filters after every stage; the lower pass sees the sharp image (twice,
+through the shared 6-channel head, as the authors' code) and is filtered by
+them, i.e. reblurred progressively. 998,802 parameters.
 
-Both use no normalisation (paper Sec. 3). The zero-offset branch's mask conv
+Both use no normalisation (paper Sec. 3) and Xavier-normal weights (Sec. 4.1;
+the deformable layers' offset/mask predictors start at zero). The zero-offset branch's mask conv
 is padded (the authors' code omits the padding, a bug that makes its mask
 2 px smaller than the features); it has the same parameter count.
 
