@@ -92,14 +92,14 @@ def ssim_map(pred: np.ndarray, gt: np.ndarray, *, mode: str = "8bit") -> np.ndar
     if min(a.shape[:2]) < WIN_SIZE:
         raise ValueError(f"SSIM needs images of at least {WIN_SIZE}x{WIN_SIZE}, got {a.shape[:2]}")
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    win = gaussian_window()
+    k = cv2.getGaussianKernel(WIN_SIZE, SIGMA, cv2.CV_64F)  # separable: outer(k, k) is the window
     r = SSIM_BORDER
     maps = []
     for c in range(a.shape[2]):
         x, y = a[:, :, c], b[:, :, c]
 
         def f(z):
-            return cv2.filter2D(z, -1, win, borderType=cv2.BORDER_REFLECT)[r:-r, r:-r]
+            return cv2.sepFilter2D(z, -1, k, k, borderType=cv2.BORDER_REFLECT)[r:-r, r:-r]
 
         mx, my = f(x), f(y)
         sxx = f(x * x) - mx * mx
