@@ -59,7 +59,8 @@ from lodetools.io.paths import confined, safe_name
 from lodetools.io.raw import read_rig_config, scan_raw_pairs
 from lodetools.metrics.delta_l import delta_l
 from lodetools.metrics.psnr_ssim import psnr, ssim
-from lodetools.pipelines.develop import REFERENCE_ID, DevelopOptions, _round, develop_scene
+from lodetools.pipelines.develop import (REFERENCE_ID, DevelopOptions, _round, develop_scene,
+                                         resolve_develop_inputs)
 from lodetools.runner import WorkItem, check_output, run_items
 
 QA_FILE = "qa.jsonl"
@@ -205,23 +206,7 @@ def run_align(params: dict, opts, *, recipe: str | None = None):
     from lodetools.commands._options import computed_params
 
     raw_pairs = Path(params["raw_pairs"])
-    rig = read_rig_config(raw_pairs)
-    calib = {}
-    for role in ("blur", "sharp"):
-        p = params.get(f"calib_{role}")
-        if p is None:
-            p = rig.get("calibration", role)
-            if p is None:
-                raise MissingInput(f"no --calib-{role} and no calibration under [cameras.{role}] in rig.toml",
-                                   raw_pairs)
-            p = raw_pairs / p
-        calib[role] = Path(p).resolve()
-        read_calibration(calib[role])  # fail early on a bad file
-    develop_options = {"beta_region": params["beta_region"], "white_balance": params["white_balance"],
-                       "color_matrix": not params["no_color_matrix"], "gamma": params["gamma"],
-                       "refining_step": not params["no_refining_step"], "demosaic": "menon",
-                       "qa_sigma": float(params["qa_sigma"])}
-    DevelopOptions(**develop_options).check()
+    calib, develop_options = resolve_develop_inputs(params)
     flow_options = {}
     if params["flow"] == "c2f":
         flow_options = {"alpha": float(params["flow_alpha"])}

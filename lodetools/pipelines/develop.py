@@ -316,15 +316,26 @@ def _round(obj):
     return obj
 
 
-def run_develop(params: dict, opts, *, recipe: str | None = None):
-    """Run ``lodetools develop`` with effective parameters ``params``.
+def resolve_develop_inputs(params: dict) -> tuple[dict, dict]:
+    """Calibration files and develop options from a command's effective parameters.
+
+    Used by ``develop`` and ``align``. A missing ``--calib-<role>`` falls back to
+    ``[cameras.<role>] calibration`` in the capture folder's ``rig.toml``.
 
     Returns
     -------
-    RunSummary
-    """
-    from lodetools.commands._options import computed_params
+    calib : dict
+        ``'blur'``/``'sharp'`` -> resolved calibration path (checked readable).
+    options : dict
+        Keyword arguments of :class:`DevelopOptions` (checked).
 
+    Raises
+    ------
+    MissingInput
+        No calibration for a camera.
+    BadConfig
+        A bad option value or calibration file.
+    """
     raw_pairs = Path(params["raw_pairs"])
     rig = read_rig_config(raw_pairs)
     calib = {}
@@ -343,6 +354,20 @@ def run_develop(params: dict, opts, *, recipe: str | None = None):
                "refining_step": not params["no_refining_step"], "demosaic": "menon",
                "qa_sigma": float(params["qa_sigma"])}
     DevelopOptions(**options).check()
+    return calib, options
+
+
+def run_develop(params: dict, opts, *, recipe: str | None = None):
+    """Run ``lodetools develop`` with effective parameters ``params``.
+
+    Returns
+    -------
+    RunSummary
+    """
+    from lodetools.commands._options import computed_params
+
+    raw_pairs = Path(params["raw_pairs"])
+    calib, options = resolve_develop_inputs(params)
     scenes = scan_raw_pairs(raw_pairs)
     cp = computed_params(params)
     cp["calib_blur_sha256"] = sha256_file(calib["blur"])

@@ -301,7 +301,6 @@ def section_metrics(root: Path) -> str:
     conv = "".join(f"<li><b>{m}</b>: {html.escape(METRICS[m][1])}</li>" for m in names if m in METRICS)
     out = f"<h2>Deblurring metrics</h2>{table}<ul class='muted'>{conv}</ul>"
     # one test image through every network
-    first = rows[0][1]
     try:
         import csv as _csv
 

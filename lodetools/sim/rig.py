@@ -110,7 +110,6 @@ def black_levels(bits: int, camera: str) -> list[int]:
 def _random_cast(rng: np.random.Generator) -> np.ndarray:
     """Cast polynomials (3, 10) of one camera: 1 at the centre, 13-16 % corner falloff."""
     coeffs = np.zeros((3, 10))
-    grid = np.linspace(-1, 1, 41)
     common_tilt = rng.uniform(-0.04, 0.04)  # the splitter's angle dependence along x
     for c in range(3):
         a = np.zeros(10)

@@ -70,7 +70,6 @@ import csv
 import importlib
 import io
 import json
-import math
 import os
 import sys
 from dataclasses import dataclass, field
