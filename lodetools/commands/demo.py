@@ -25,7 +25,7 @@ def command(out, quick, seed):
     alignment PSNR, averaging error) and its time recorded in OUT/demo.json.
     Open OUT/report.html afterwards.
 
-    About 10 minutes on 2 CPU cores by default; --quick about 2.
+    About 7 minutes on 2 CPU cores by default; --quick under a minute.
 
     Example: lodetools demo --out demo-out
     """
