@@ -33,7 +33,7 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;
 color:#222;line-height:1.45;padding:0 1em}
 h1{font-size:1.7em;margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right;font-size:.92em}
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 .ok{color:#137333;font-weight:600}.bad{color:#b3261e;font-weight:600}
 figure{display:inline-block;margin:.3em;text-align:center;vertical-align:top}
@@ -42,9 +42,9 @@ figcaption{font-size:.8em;color:#555}img{image-rendering:pixelated;border:1px so
 """
 
 
-def _thumb(img: np.ndarray, caption: str) -> str:
+def _thumb(img: np.ndarray, caption: str, width: int | None = None) -> str:
     """An image shown at least 240 px wide (small test images are enlarged, pixelated)."""
-    width = max(240, min(480, img.shape[1]))
+    width = width or max(240, min(480, img.shape[1]))
     return _img(png_data_uri(img), caption, width)
 
 
@@ -104,6 +104,8 @@ def _fmt(v, digits=4) -> str:
         return "yes" if v else "no"
     if isinstance(v, float):
         return "inf" if v == float("inf") else f"{v:.{digits}g}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_fmt(x, digits) for x in v)
     return html.escape(str(v))
 
 
@@ -183,7 +185,7 @@ def section_align(root: Path) -> str:
             keys = list(dict.fromkeys(k for f in flat for k, v in f.items() if isinstance(v, (int, float, str))))
         rows = [[_fmt(f.get(k)) for k in keys] for f in flat]
         parts.append(f"<h3>{html.escape(qa.parent.relative_to(root).as_posix() or qa.parent.name)}</h3>"
-                     + _table(keys, rows))
+                     + _table([_QA_COLUMNS.get(k, k) for k in keys], rows))
         try:
             statics = [p for p in read_pairs(qa.parent, split=None) if p.record.get("static")]
         except Exception:
@@ -191,20 +193,23 @@ def section_align(root: Path) -> str:
         for p in statics[:2]:
             blur, sharp = read_image(p.blur), read_image(p.sharp)
             diff = np.clip(np.abs(blur - sharp) * 4, 0, 1)
-            figs = [_thumb(sharp, f"{p.scene} static sharp"), _thumb(blur, "static blur, aligned"),
-                    _thumb(diff, "|difference| x4 after alignment")]
+            figs = [_thumb(sharp, f"{p.scene} static sharp", 240), _thumb(blur, "static blur, aligned", 240),
+                    _thumb(diff, "|difference| x4 after alignment", 240)]
             unaligned = p.record.get("files", {}).get("blur_unaligned")
             if unaligned and (qa.parent / unaligned).is_file():
                 ub = read_image(qa.parent / unaligned)
-                figs.insert(2, _thumb(np.clip(np.abs(ub - sharp) * 4, 0, 1), "|difference| x4 before alignment"))
+                figs.insert(2, _thumb(np.clip(np.abs(ub - sharp) * 4, 0, 1), "|difference| x4 before alignment",
+                                      240))
             parts.append("<div>" + "".join(figs) + "</div>")
     return "<h2>Geometric alignment (per scene)</h2>" + "".join(parts) if parts else ""
 
 
-#: columns of align's per-scene QA shown in the table, in order
-_QA_COLUMNS = ("scene", "psnr_before", "psnr_after", "ssim_before", "ssim_after", "delta_l_before",
-               "delta_l_after", "develop.delta_l_after.smoothed", "flow.mean", "flow.p95", "flow.max",
-               "develop.beta")
+#: columns of align's per-scene QA shown in the table, in order, with their headers
+_QA_COLUMNS = {"scene": "scene", "psnr_before": "PSNR before", "psnr_after": "PSNR after",
+               "ssim_before": "SSIM before", "ssim_after": "SSIM after", "delta_l_before": "ΔL before",
+               "delta_l_after": "ΔL after", "develop.delta_l_after.smoothed": "ΔL after (denoised)",
+               "flow.mean": "flow mean px", "flow.p95": "flow p95 px", "flow.max": "flow max px",
+               "develop.beta": "beta (R, G, B)"}
 
 
 def _flatten(d, prefix=""):
