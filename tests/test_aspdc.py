@@ -88,19 +88,25 @@ def test_tiny_networks_forward_backward_and_consistency_loss():
 
 def test_train_aspdc_cli_three_stages(tmp_path):
     """Acceptance: the three stages run in sequence from one command (resumable between
-    stages); the reblurring stage raises its crop PSNR >= 1 dB; the deblurring stage,
-    starting at the identity (paper's Xavier init, global residual), keeps the blurry
-    input's PSNR (real gains need more than 50 iterations: +0.3 dB after 150);
-    fine-tuning leaves the reblurring net as it was."""
+    stages); 50 deblurring iterations raise the training-crop PSNR by >= 1 dB, both over the
+    first iterations' PSNR and over the blurry input's on the same crops; 50 reblurring
+    iterations raise theirs >= 1 dB; fine-tuning leaves the reblurring net as it was.
+
+    The deblurring net starts at the identity (paper's Xavier init, global residual), so it
+    must learn to sharpen: the data is a uniform, learnable blur (gaussian of std 2 px in
+    linear light) of textured photo crops, and the net is tiny but not too narrow (width 16:
+    64 channels at 1/4 resolution carry the full-resolution residual; width 4 gained
+    ~0.3 dB in 150 iterations on a horizontal box blur)."""
     from lodetools.train.trainer import load_checkpoint
     from tests._train_data import make_dataset
     from tests.test_simplenet import _crop_psnr, _lodetools
-    data = make_dataset(tmp_path / "ds", n=2, local=False)
+    data = make_dataset(tmp_path / "ds", n=2, local=False, blur_type="gaussian",
+                        blur_sigma=2.0)
     run = tmp_path / "run"
     args = ["train", "aspdc", "--data", data, "--out", str(run), "--recipe", "aspdc",
-            "--iters", "110", "--batch", "2", "--crop", "32", "--lr", "1e-3",
+            "--iters", "110", "--batch", "4", "--crop", "48", "--lr", "1e-3",
             "--stages", "deblur=50,reblur=50,consistency=10",
-            "--net-opts", "width=4,groups=2,num_res=1,reblur_width=4",
+            "--net-opts", "width=16,groups=2,num_res=1,reblur_width=4",
             "--ckpt-every", "100", "--workers", "0", "--quiet"]
     # stop after the reblurring stage, then resume into the fine-tuning stage
     _lodetools(args + ["--stop-at", "100"])
@@ -108,12 +114,16 @@ def test_train_aspdc_cli_three_stages(tmp_path):
     _lodetools(args + ["--resume"])
     psnr, stages, psnr_in = _crop_psnr(run)
     assert stages == ["deblur"] * 50 + ["reblur"] * 50 + ["consistency"] * 10
-    r = psnr[50:100]
+    d = psnr[:50]
     gain = psnr - psnr_in  # output PSNR minus input PSNR on the same crops
-    assert abs(gain[:5].mean()) < 0.5 and gain[45:50].mean() > -0.5, gain[:50]
+    assert abs(gain[:5].mean()) < 0.3, gain[:50]  # starts at the identity
+    assert d[-5:].mean() - d[:5].mean() >= 1.0, d
+    assert gain[45:50].mean() - gain[:5].mean() >= 1.0, gain[:50]
+    r = psnr[50:100]
     assert r[-5:].mean() - r[:5].mean() >= 1.0, r
     # lr 1e-5 fine-tuning starts where deblurring stopped and stays there
     assert abs(gain[100:].mean() - gain[45:50].mean()) < 0.5, gain[100:]
+    assert gain[100:].mean() >= 0.5, gain[100:]  # still well above the blurry input
     import csv
     lrs = [float(row["lr"]) for row in csv.DictReader(open(run / "train_log.csv"))]
     assert lrs[0] == 1e-3 and lrs[-1] == 1e-5
