@@ -18,6 +18,8 @@ from lodetools.io.manifest import read_dataset_json
 from lodetools.pipelines.align import flow_stats, scene_flow, static_pair_qa
 from lodetools.sim import rig
 
+from _rig import calibrated_rig
+
 
 def run(argv):
     with pytest.raises(SystemExit) as exc:
@@ -55,12 +57,7 @@ def test_scene_flow_recovers_known_misalignment_on_a_photograph():
 @pytest.fixture(scope="module")
 def rig_dir(tmp_path_factory):
     """A 64x96 rig (2 scenes x 1 capture) and both cameras' calibrations."""
-    root = tmp_path_factory.mktemp("align")
-    rig.write_rig(root / "raw", seed=0, preset="test", size=(64, 96), scenes=2, captures=1)
-    for cam in ("blur", "sharp"):
-        assert run(["calibrate", "color", "--lightbox", root / "raw" / f"lightbox_{cam}.dng",
-                    "--camera", f"sim-{cam}", "--out", root / "cal" / f"{cam}.toml"]) == 0
-    return root
+    return calibrated_rig(tmp_path_factory.mktemp("align"), size=(64, 96), scenes=2, captures=1)
 
 
 def test_align_end_to_end_against_rig_truth(rig_dir, capsys):

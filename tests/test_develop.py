@@ -13,6 +13,8 @@ from lodetools.io.raw import read_rig_config, scan_raw_pairs
 from lodetools.pipelines.develop import DevelopOptions, develop_scene
 from lodetools.sim import rig
 
+from _rig import calibrated_rig
+
 
 def run(argv):
     with pytest.raises(SystemExit) as exc:
@@ -23,12 +25,7 @@ def run(argv):
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory):
     """A 128x192 rig (2 scenes x 2 captures; accuracy needs the pixels) and both calibrations."""
-    root = tmp_path_factory.mktemp("dev")
-    rig.write_rig(root / "raw", seed=0, preset="test", size=(128, 192), scenes=2, captures=2)
-    for cam in ("blur", "sharp"):
-        assert run(["calibrate", "color", "--lightbox", root / "raw" / f"lightbox_{cam}.dng",
-                    "--camera", f"sim-{cam}", "--out", root / "cal" / f"{cam}.toml"]) == 0
-    return root
+    return calibrated_rig(tmp_path_factory.mktemp("dev"), size=(128, 192), scenes=2, captures=2)
 
 
 def test_calibrate_color_cli(calibrated, capsys):
