@@ -337,6 +337,8 @@ def resolve_develop_inputs(params: dict) -> tuple[dict, dict]:
         A bad option value or calibration file.
     """
     raw_pairs = Path(params["raw_pairs"])
+    if not raw_pairs.is_dir():
+        raise MissingInput("raw-pairs folder not found", raw_pairs)
     rig = read_rig_config(raw_pairs)
     calib = {}
     for role in ("blur", "sharp"):
