@@ -40,6 +40,10 @@ from lodetools.color.crf import CRF
 from lodetools.errors import BadConfig, BadInput
 
 
+#: split the fused kernel's blocks over numba's threads (measured: benchmarks/bench_synthesize.py)
+KERNEL_THREADS = True
+
+
 @dataclass(frozen=True)
 class Saturation:
     """RSBlur-style boost of clipped pixels before averaging (off when ``None``).
@@ -155,7 +159,7 @@ class WindowAverager:
     """
 
     def __init__(self, crf: CRF, shape, dtype=np.uint8, saturation: Saturation | None = None,
-                 hold: bool = True):
+                 hold: bool = True, kernel: bool = True):
         self.crf = crf
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
@@ -183,6 +187,19 @@ class WindowAverager:
         if saturation is not None:
             self._sat_code = int(np.ceil(saturation.threshold * self.top - 1e-9))
         self.count = 0
+        # the fused kernel (LODE Eqs. (6)-(7), _averaging_kernels): 8-bit frames held, no saturation
+        self._quant = None
+        if self.hold and self.dtype == np.uint8 and saturation is None and kernel:
+            from lodetools.synth import _averaging_kernels as kern
+
+            self._quant = kern.build_quantiser(crf, chans)  # None: this CRF fails the bucket check
+            self._kernel_lut = np.ascontiguousarray(lut.T[:self._quant.table.shape[0]]) \
+                if self._quant is not None else None
+
+    @property
+    def uses_kernel(self) -> bool:
+        """Whether 8-bit output without noise goes through the compiled kernel."""
+        return self._quant is not None
 
     def reset(self, gain: float = 0.0) -> None:
         """Start a new window; ``gain`` is this window's saturation boost ``a``."""
@@ -220,7 +237,10 @@ class WindowAverager:
         if self.hold:
             # a read-only frame (a decoder's immutable buffer) is kept by reference; a writeable
             # one could be reused by its reader for the next frame, so it is copied
-            self._held.append(frame.copy() if frame.flags.writeable else frame)
+            if frame.flags.writeable or not frame.flags.c_contiguous:
+                frame = np.array(frame, order="C")
+                frame.flags.writeable = False  # every held frame read-only: one type for the kernel
+            self._held.append(frame)
         elif self.count == 0:  # the first frame of a window starts the sum (no zero fill)
             self._linear(frame, self._acc)
         else:
@@ -297,6 +317,8 @@ class WindowAverager:
 
         if bit_depth not in (8, 16):
             raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+        if bit_depth == 8 and noise is None and self._quant is not None:
+            return self._kernel_codes()
         out = np.empty(self.shape, np.uint8 if bit_depth == 8 else np.uint16)
         for r0, r1, disp in self._display_blocks(noise, rng):
             if bit_depth == 16:
@@ -306,6 +328,20 @@ class WindowAverager:
             np.add(disp, np.float32(0.5), out=disp)
             np.clip(disp, 0.0, 255.0, out=disp)
             np.copyto(out[r0:r1], disp, casting="unsafe")  # truncation == floor for values >= 0
+        return out
+
+
+    def _kernel_codes(self) -> np.ndarray:
+        """The window's 8-bit blurred codes by the fused kernel; ends the window."""
+        from lodetools.synth import _averaging_kernels as kern
+
+        if self.count == 0:
+            raise ValueError("no frame added")
+        out = np.empty(self.shape, np.uint8)
+        kern.average_codes(tuple(f.reshape(-1) for f in self._held), self._kernel_lut, self._quant,
+                           out.reshape(-1), parallel=KERNEL_THREADS)
+        self._held = []
+        self.count = 0
         return out
 
 
