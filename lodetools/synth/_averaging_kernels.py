@@ -130,25 +130,86 @@ def _lut_pass_vbmi(typingctx, acc, frame, start, n, planes, first):
         frp = builder.gep(builder.bitcast(fr_a.data, _I8.as_pointer()), [start_v])
         accp = builder.bitcast(acc_a.data, _F32.as_pointer())
         v64f = ir.VectorType(_F32, 64)
-        zero = ir.Constant(_V64B, None)
         with cgutils.for_range(builder, builder.udiv(n_v, ir.Constant(_I64, 64))) as loop:
             off = builder.mul(loop.index, ir.Constant(_I64, 64))
             idx = builder.load(builder.bitcast(builder.gep(frp, [off]), _V64B.as_pointer()), align=1)
-            high = builder.icmp_signed("<", idx, zero)  # code >= 128
-            byte = []
-            for k in range(4):
-                lo = builder.call(perm, [tabs[4 * k], idx, tabs[4 * k + 1]])
-                hi = builder.call(perm, [tabs[4 * k + 2], idx, tabs[4 * k + 3]])
-                byte.append(builder.select(high, hi, lo))
-            w01 = builder.bitcast(_interleave(builder, byte[0], byte[1], 64, 8), ir.VectorType(_I16, 64))
-            w23 = builder.bitcast(_interleave(builder, byte[2], byte[3], 64, 8), ir.VectorType(_I16, 64))
-            vals = builder.bitcast(_interleave(builder, w01, w23, 64, 16), v64f)
+            vals = _vbmi_floats(builder, perm, tabs, idx)
             ap = builder.bitcast(builder.gep(accp, [off]), v64f.as_pointer())
             with builder.if_else(first_v) as (then, other):
                 with then:
                     builder.store(vals, ap, align=4)
                 with other:
                     builder.store(builder.fadd(builder.load(ap, align=4), vals), ap, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _vbmi_lookup(builder, perm, tabs, idx):
+    """``tab[idx]`` for 64 byte indices, ``tab`` a 256-byte table held in 4 registers."""
+    lo = builder.call(perm, [tabs[0], idx, tabs[1]])
+    hi = builder.call(perm, [tabs[2], idx, tabs[3]])
+    return builder.select(builder.icmp_signed("<", idx, ir.Constant(_V64B, None)), hi, lo)
+
+
+def _vbmi_floats(builder, perm, tabs, idx):
+    """``tab[idx]`` as ``<64 x float>`` for a 256-entry float32 table given as 4 byte planes."""
+    byte = [_vbmi_lookup(builder, perm, tabs[4 * k:4 * k + 4], idx) for k in range(4)]
+    w01 = builder.bitcast(_interleave(builder, byte[0], byte[1], 64, 8), ir.VectorType(_I16, 64))
+    w23 = builder.bitcast(_interleave(builder, byte[2], byte[3], 64, 8), ir.VectorType(_I16, 64))
+    return builder.bitcast(_interleave(builder, w01, w23, 64, 16), ir.VectorType(_F32, 64))
+
+
+@intrinsic
+def _quantise_pass_vbmi(typingctx, acc, n, inv, qtabs, out, start):
+    """``out[start + i] = code(clip(acc[i] * inv, 0, 1))`` for ``i < n - n % 64``, 64 values per step.
+
+    ``qtabs``: 1024 bytes of bucket codes ``T[b]`` (``K = 1024``, ``b = min(int(sqrt(m) * K),
+    K - 1)``) then the 4 byte planes of ``U[c] = t_{c+1}`` (``U[255] = inf``); the code is
+    ``T[b] + (m >= U[T[b]])`` (one correction). Both lookups are ``vpermi2b``: the bucket
+    table in 8 pieces of 128 entries chosen by ``b >> 7``.
+    """
+    sig = types.void(acc, n, inv, qtabs, out, start)
+
+    def codegen(context, builder, signature, args):
+        acc_v, n_v, inv_v, q_v, out_v, start_v = args
+        acc_a = context.make_array(signature.args[0])(context, builder, acc_v)
+        q_a = context.make_array(signature.args[3])(context, builder, q_v)
+        out_a = context.make_array(signature.args[4])(context, builder, out_v)
+        qp = builder.bitcast(q_a.data, _I8.as_pointer())
+        tabs = [builder.load(builder.bitcast(builder.gep(qp, [ir.Constant(_I64, 64 * j)]),
+                                             _V64B.as_pointer()), align=1) for j in range(32)]
+        perm = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V64B, [_V64B] * 3),
+                                              "llvm.x86.avx512.vpermi2var.qi.512")
+        v64f, v64i = ir.VectorType(_F32, 64), ir.VectorType(_I32, 64)
+        sqrt = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v64f, [v64f]),
+                                              "llvm.sqrt.v64f32")
+        accp = builder.bitcast(acc_a.data, _F32.as_pointer())
+        outp = builder.gep(builder.bitcast(out_a.data, _I8.as_pointer()), [start_v])
+
+        def splat(const, vt):
+            return ir.Constant(vt, [const] * 64)
+
+        inv_vec = builder.insert_element(ir.Constant(v64f, None), inv_v, ir.Constant(_I32, 0))
+        inv_vec = builder.shuffle_vector(inv_vec, ir.Constant(v64f, None), ir.Constant(v64i, [0] * 64))
+        with cgutils.for_range(builder, builder.udiv(n_v, ir.Constant(_I64, 64))) as loop:
+            off = builder.mul(loop.index, ir.Constant(_I64, 64))
+            a = builder.load(builder.bitcast(builder.gep(accp, [off]), v64f.as_pointer()), align=4)
+            m = builder.fmul(a, inv_vec)
+            m = builder.select(builder.fcmp_ordered(">", m, splat(0.0, v64f)), m, splat(0.0, v64f))
+            m = builder.select(builder.fcmp_ordered("<", m, splat(1.0, v64f)), m, splat(1.0, v64f))
+            b = builder.fptosi(builder.fmul(builder.call(sqrt, [m]), splat(1024.0, v64f)), v64i)
+            b = builder.select(builder.icmp_signed("<", b, splat(1023, v64i)), b, splat(1023, v64i))
+            lo7 = builder.trunc(builder.and_(b, splat(127, v64i)), _V64B)
+            piece = builder.trunc(builder.lshr(b, splat(7, v64i)), _V64B)
+            code = builder.call(perm, [tabs[0], lo7, tabs[1]])
+            for g in range(1, 8):
+                r = builder.call(perm, [tabs[2 * g], lo7, tabs[2 * g + 1]])
+                code = builder.select(builder.icmp_unsigned("==", piece, ir.Constant(_V64B, [g] * 64)), r, code)
+            u = _vbmi_floats(builder, perm, tabs[16:], code)
+            up = builder.zext(builder.fcmp_ordered(">=", m, u), _V64B)
+            res = builder.add(code, up)
+            builder.store(res, builder.bitcast(builder.gep(outp, [off]), _V64B.as_pointer()), align=1)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -224,6 +285,14 @@ def _quantise1(acc, inv, table, thr, scale, two, out):
 
 
 @_kernel
+def _quantise_vbmi(acc, s, n, inv, table, thr, scale, two, qtabs, out):
+    """As :func:`_quantise` (one channel, ``K = 1024``, one correction), 64 values per VBMI step."""
+    nv = n - n % 64
+    _quantise_pass_vbmi(acc, nv, inv, qtabs, out, s)
+    _quantise1(acc[nv:n], inv, table[0], thr[0], scale, two, out[s + nv:s + n])
+
+
+@_kernel
 def _quantise(acc, s, n, inv, table, thr, scale, two, out):
     C = table.shape[0]
     if C == 1:
@@ -249,8 +318,11 @@ def _average_vbmi(frames, lut, planes, inv, table, thr, scale, two, out, block):
     for i in range((out.size + block - 1) // block):
         acc = np.empty(block, np.float32)
         n = min(block, out.size - i * block)
-        _accumulate_vbmi(frames, i * block, n, lut, planes, acc)
-        _quantise(acc, i * block, n, inv, table, thr, scale, two, out)
+        _accumulate_vbmi(frames, i * block, n, lut, planes[:1024], acc)
+        if planes.size > 1024:
+            _quantise_vbmi(acc, i * block, n, inv, table, thr, scale, two, planes[1024:], out)
+        else:
+            _quantise(acc, i * block, n, inv, table, thr, scale, two, out)
 
 
 @njit(parallel=True, **_average_opts)
@@ -258,8 +330,11 @@ def _average_vbmi_parallel(frames, lut, planes, inv, table, thr, scale, two, out
     for i in prange((out.size + block - 1) // block):
         acc = np.empty(block, np.float32)
         n = min(block, out.size - i * block)
-        _accumulate_vbmi(frames, i * block, n, lut, planes, acc)
-        _quantise(acc, i * block, n, inv, table, thr, scale, two, out)
+        _accumulate_vbmi(frames, i * block, n, lut, planes[:1024], acc)
+        if planes.size > 1024:
+            _quantise_vbmi(acc, i * block, n, inv, table, thr, scale, two, planes[1024:], out)
+        else:
+            _quantise(acc, i * block, n, inv, table, thr, scale, two, out)
 
 
 @njit(**_average_opts)
@@ -301,6 +376,16 @@ class Quantiser:
     table: np.ndarray
     buckets: int
     corrections: int
+
+    @property
+    def vbmi_tables(self) -> np.ndarray:
+        """The tables of the VBMI quantiser (``K = 1024``, one correction, one channel), else empty.
+
+        1024 bytes of bucket codes ``T[b]`` then the 4 byte planes of ``U[c] = t_{c + 1}``.
+        """
+        if self.buckets != 1024 or self.corrections != 1 or self.table.shape[0] != 1:
+            return np.zeros(0, np.uint8)
+        return np.concatenate([self.table[0, :1024].astype(np.uint8), lut_planes(self.thresholds[0, 1:257])])
 
 
 def _f32_ceil(t: np.ndarray) -> np.ndarray:
@@ -402,7 +487,7 @@ def average_codes(frames, lut: np.ndarray, quant: Quantiser, out: np.ndarray, *,
     if vbmi is None:
         vbmi = vbmi_available()
     vbmi = vbmi and lut.shape[0] == 1
-    planes = lut_planes(lut[0]) if vbmi else np.zeros(1024, np.uint8)
+    planes = np.concatenate([lut_planes(lut[0]), quant.vbmi_tables]) if vbmi else np.zeros(1024, np.uint8)
     fn = {(True, False): _average_vbmi, (False, False): _average_plain,
           (True, True): _average_vbmi_parallel, (False, True): _average_plain_parallel}[(bool(vbmi), bool(parallel))]
     inv = np.float32(1.0 / len(frames))
