@@ -398,14 +398,17 @@ def test_held_blocks_equal_running_sum_and_buffer_reuse_is_safe(spec):
     crf = parse_crf(spec)
     frames, _ = make_clip(8, 11, size=(300, 40), speed=(4.0, 6.0))  # 300 rows: several row blocks
     results = []
-    for hold in (True, False):
-        avg = WindowAverager(crf, frames[0].shape, hold=hold)
+    for hold, kernel in ((True, False), (False, False), (True, True)):
+        avg = WindowAverager(crf, frames[0].shape, hold=hold, kernel=kernel)
         avg._rows = 64  # force blocks in the held mode
         avg.reset()
         for f in frames:
             avg.add(f)
         results.append(avg.blurred_codes(8))
     assert np.array_equal(results[0], results[1])
+    # the fused kernel (exact rounding of g) vs the numpy path (rounding of a float32 pow)
+    diff = np.abs(results[2].astype(int) - results[0])
+    assert diff.max() <= 1 and np.mean(diff > 0) <= 0.001
     # a reader that reuses one buffer for every frame
     buf = np.empty_like(frames[0])
 
@@ -415,4 +418,4 @@ def test_held_blocks_equal_running_sum_and_buffer_reuse_is_safe(spec):
             yield i, buf
 
     (res,) = synthesize_windows(reusing(), [Window(0, 11)], crf, bit_depth=8)
-    assert np.array_equal(res.blur, results[0]) and np.array_equal(res.sharp, frames[5])
+    assert np.array_equal(res.blur, results[2]) and np.array_equal(res.sharp, frames[5])

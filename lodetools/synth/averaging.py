@@ -126,6 +126,10 @@ def inverse_lut(crf: CRF, dtype=np.uint8, channels: int = 3) -> np.ndarray:
     ndarray of float32, shape ``(2**bits, channels)``
     """
     top = code_max(dtype)
+    if crf.kind == "table" and crf.table.shape[0] == top + 1:
+        # the table itself (interpolating at float32 code positions would blur a steep table)
+        cols = [crf.table[:, min(c, crf.table.shape[1] - 1)] for c in range(channels)]
+        return np.ascontiguousarray(np.stack(cols, axis=1), dtype=np.float32)
     codes = (np.arange(top + 1, dtype=np.float64) / top).astype(np.float32)
     lut = crf.to_linear(np.repeat(codes[:, None, None], channels, axis=2))  # (256, 1, C) image
     return np.ascontiguousarray(lut[:, 0, :], dtype=np.float32)

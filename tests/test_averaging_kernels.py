@@ -1,0 +1,144 @@
+"""The fused numba averaging kernel (LODE Eqs. (6)-(7)) against float64 and against the numpy path."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _synth_clips import make_clip  # noqa: E402
+from test_synthesize import _srgb_encode, _table, reference_blur  # noqa: E402
+
+from lodetools.color.crf import parse_crf, table_crf  # noqa: E402
+from lodetools.synth import _averaging_kernels as K  # noqa: E402
+from lodetools.synth.averaging import Window, WindowAverager, inverse_lut, synthesize_windows  # noqa: E402
+
+VBMI = K.vbmi_available()
+needs_vbmi = pytest.mark.skipif(not VBMI, reason="CPU without AVX-512 VBMI")
+
+
+def _crf(spec):
+    return table_crf(_table(), "table") if spec == "table" else parse_crf(spec)
+
+
+def _frames(m, seed, size=(37, 53)):
+    """Odd-sized frames (37 * 53 * 3 = 5883 values: not a multiple of the block or of 64):
+    a moving-object clip plus uniform noise in one corner (every code, 0 and 255 included)."""
+    frames, _ = make_clip(seed, m, size=size, speed=(4.0, 6.0))
+    rng = np.random.default_rng(seed)
+    for f in frames:
+        f[:12, :20] = rng.integers(0, 256, (12, 20, 3), dtype=np.uint8)
+        f[-1, -1] = 255
+        f.flags.writeable = False  # as decoded video frames
+    return frames
+
+
+def _codes(frames, crf, *, kernel=True):
+    avg = WindowAverager(crf, frames[0].shape, kernel=kernel)
+    avg.reset()
+    for f in frames:
+        avg.add(f)
+    return avg.uses_kernel, avg.blurred_codes(8)
+
+
+@pytest.mark.parametrize("spec", ["gamma:2.2", "srgb", "linear", "table"])
+@pytest.mark.parametrize("m", [7, 13])
+def test_kernel_matches_float64_formula_and_numpy_path(spec, m):
+    crf = _crf(spec)
+    frames = _frames(m, seed=m)
+    used, got = _codes(frames, crf)
+    assert used  # these CRFs pass the bucket check
+    ref = reference_blur(frames, spec)  # float64, from the CRF's definition
+    assert np.abs(got - ref).max() <= 1
+    assert np.mean(got != ref) < 0.001
+    _, numpy_path = _codes(frames, crf, kernel=False)
+    diff = np.abs(got.astype(int) - numpy_path)
+    assert diff.max() <= 1 and np.mean(diff > 0) <= 0.001
+    # the blur is real: objects moved
+    assert np.abs(got.astype(int) - frames[m // 2]).max() > 20
+
+
+@pytest.mark.parametrize("spec", ["gamma:2.2", "srgb", "linear", "table"])
+def test_quantiser_is_exact_rounding_of_g(spec):
+    """code(m) = #{j : m >= g^-1((j - 0.5) / 255)} for random m and m at / just below each threshold."""
+    crf = _crf(spec)
+    q = K.build_quantiser(crf, 3)
+    t = K.code_thresholds(crf, 3)[:q.table.shape[0]]  # float64
+    t32 = q.thresholds[:, 1:256]
+    rng = np.random.default_rng(1)
+    m = np.concatenate([rng.random(5000, dtype=np.float32), rng.random(3000, dtype=np.float32) ** 6,
+                        t32.ravel(), np.nextafter(t32.ravel(), np.float32(0)),
+                        np.float32([0.0, 1.0, 1e-30])]).astype(np.float32)
+    m = m[: m.size - m.size % 3]  # whole pixels: value i has channel i % 3
+    ch = np.arange(m.size) % q.table.shape[0]
+    want = np.array([np.searchsorted(t[c], v, side="right") for c, v in zip(ch, m.astype(np.float64))])
+    # the float32 thresholds are the float64 ones rounded up: m >= t32 exactly when m >= t
+    assert np.all(t32.astype(np.float64) >= t) and np.all(np.nextafter(t32, np.float32(0)) < t)
+    inv, two, scale = np.float32(1.0), q.corrections == 2, np.float32(q.buckets)
+    out = np.empty(m.size, np.uint8)
+    K._quantise(m, 0, m.size, inv, q.table, q.thresholds, scale, two, out)
+    assert np.array_equal(out, want)
+    if VBMI and q.vbmi_tables.size:
+        out2 = np.empty_like(out)
+        K._quantise_vbmi(m, 0, m.size, inv, q.table, q.thresholds, scale, two, q.vbmi_tables, out2)
+        assert np.array_equal(out2, want)
+    # and it is floor(g(m) * 255 + 0.5) evaluated in float64, away from the half-integers
+    if spec != "table":
+        x = m.astype(np.float64)
+        y = 255.0 * {"srgb": _srgb_encode, "linear": lambda v: v, "gamma:2.2": lambda v: v ** (1 / 2.2)}[spec](x)
+        far = np.abs(y - np.floor(y) - 0.5) > 1e-3
+        assert np.array_equal(out[far], np.floor(y[far] + 0.5))
+
+
+@needs_vbmi
+@pytest.mark.parametrize("parallel", [False, True])
+def test_vbmi_and_portable_kernels_agree_bit_for_bit(parallel):
+    crf = parse_crf("gamma:2.2")
+    frames = _frames(7, seed=3)
+    lut = inverse_lut(crf)[:, :1].T.copy()
+    q = K.build_quantiser(crf, 3)
+    flat = tuple(f.reshape(-1) for f in frames)
+    a = K.average_codes(flat, lut, q, np.empty(flat[0].size, np.uint8), vbmi=True, parallel=parallel)
+    b = K.average_codes(flat, lut, q, np.empty(flat[0].size, np.uint8), vbmi=False, parallel=False)
+    assert np.array_equal(a, b)
+    # the sums themselves: VBMI lookups give the float32 table values exactly
+    acc_v, acc_p = np.empty(K.BLOCK, np.float32), np.empty(K.BLOCK, np.float32)
+    n = flat[0].size
+    K._accumulate_vbmi(flat, 0, n, lut, K.lut_planes(lut[0]), acc_v)
+    K._accumulate_plain(flat, 0, n, lut, np.zeros(1024, np.uint8), acc_p)
+    ref = np.zeros(n, np.float32)
+    for f in flat:
+        ref += lut[0][f]
+    assert np.array_equal(acc_v[:n], ref) and np.array_equal(acc_p[:n], ref)
+
+
+def test_bucket_check_rejects_a_pathological_crf_and_the_numpy_path_takes_over():
+    # 200 codes crammed into the darkest 1e-7 of linear light: thousands of thresholds per bucket
+    col = np.concatenate([np.linspace(0, 1e-7, 200), np.linspace(2e-7, 1, 56)])
+    crf = table_crf(np.stack([col] * 3, axis=1), "crammed")
+    assert K.build_quantiser(crf, 3) is None
+    # a normal table passes, and needs at most the corrections the kernel applies
+    q = K.build_quantiser(table_crf(_table(), "table"), 3)
+    assert q is not None and q.corrections in (1, 2) and q.table.shape == (3, q.buckets + 1)
+    frames = _frames(7, seed=5)
+    used, got = _codes(frames, crf)
+    assert not used
+    lin = np.mean([col[f] for f in frames], axis=0)  # float64 formula with this table
+    ref = np.floor(np.clip(np.interp(lin, col, np.linspace(0, 1, 256)), 0, 1) * 255 + 0.5)
+    assert np.abs(got - ref).max() <= 1
+
+
+def test_default_pipeline_uses_kernel_and_block_edges_are_seamless():
+    """1 row over several blocks: 2 * BLOCK + 5 values, so the last block and the 64-value tail are partial."""
+    crf = parse_crf("gamma:2.2")
+    w = (2 * K.BLOCK + 5) // 3 + 1
+    rng = np.random.default_rng(9)
+    frames = [rng.integers(0, 256, (1, w, 3), dtype=np.uint8) for _ in range(7)]
+    (res,) = synthesize_windows(enumerate(frames), [Window(0, 7)], crf, bit_depth=8)
+    ref = reference_blur(frames, "gamma:2.2")
+    assert np.abs(res.blur - ref).max() <= 1 and np.mean(res.blur != ref) < 0.001
+    assert np.array_equal(res.sharp, frames[3])
+    avg = WindowAverager(crf, frames[0].shape)
+    assert avg.uses_kernel
+    assert not WindowAverager(crf, frames[0].shape, hold=False).uses_kernel
