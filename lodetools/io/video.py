@@ -206,7 +206,36 @@ def _as_rgb8(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def iter_frames(path, *, check_length: bool = True) -> Iterator[np.ndarray]:
+def _ring_reader(gen, size: int, ring: int):
+    """Raw frames read straight into ``ring`` reused buffers (read-only memoryviews).
+
+    Reads the ffmpeg process of imageio-ffmpeg's frame generator ``gen``
+    (suspended after its meta data) with ``readinto``: no new 6 MB object, so
+    no fresh memory pages, per 1080p frame. Falls back to ``gen``'s own
+    ``bytes`` frames if that process is not reachable.
+    """
+    frame = getattr(gen, "gi_frame", None)
+    proc = frame.f_locals.get("process") if frame is not None else None
+    if proc is None or getattr(proc, "stdout", None) is None:
+        yield from gen
+        return
+    bufs = [np.empty(size, np.uint8) for _ in range(ring)]
+    i = 0
+    while True:
+        mv = memoryview(bufs[i % ring])
+        got = 0
+        while got < size:
+            r = proc.stdout.readinto(mv[got:])
+            if not r:
+                break
+            got += r
+        if got == 0:
+            return
+        yield mv[:got].toreadonly()
+        i += 1
+
+
+def iter_frames(path, *, check_length: bool = True, ring: int = 0) -> Iterator[np.ndarray]:
     """Yield the frames of a video file or frame folder, one at a time.
 
     Parameters
@@ -220,6 +249,11 @@ def iter_frames(path, *, check_length: bool = True) -> Iterator[np.ndarray]:
         frames with the container's duration x frame rate and raise
         :class:`BadInput` if more than 2 % (and more than one frame) are
         missing, which is how a truncated file shows.
+    ring : int
+        For video files: 0 (default) yields each frame in its own buffer;
+        ``ring >= 2`` reads frames into ``ring`` reused buffers (no memory
+        allocation per frame), so the frame yielded ``ring`` frames later
+        overwrites this one: a consumer must copy a frame it keeps longer.
 
     Yields
     ------
@@ -242,7 +276,7 @@ def iter_frames(path, *, check_length: bool = True) -> Iterator[np.ndarray]:
     w, h = meta["size"]
     n = 0
     try:
-        for buf in gen:
+        for buf in (_ring_reader(gen, w * h * 3, ring) if ring >= 2 else gen):
             if len(buf) != w * h * 3:
                 raise BadInput(f"frame {n} is truncated ({len(buf)} of {w * h * 3} bytes)", path)
             n += 1

@@ -501,7 +501,7 @@ def plan_windows(n_frames: int, lengths: list[int], rng: np.random.Generator,
 def synthesize_windows(frames: Iterable, windows: list[Window], crf: CRF, *,
                        saturation: Saturation | None = None, noise: Noise | None = None,
                        rng: np.random.Generator | None = None,
-                       bit_depth: int | None = None) -> Iterator[WindowResult]:
+                       bit_depth: int | None = None, reuse: int = 0) -> Iterator[WindowResult]:
     """Stream a clip's frames and yield one blurred/sharp pair per window.
 
     Parameters
@@ -521,6 +521,12 @@ def synthesize_windows(frames: Iterable, windows: list[Window], crf: CRF, *,
     bit_depth : {None, 8, 16}
         ``None`` gives float32 blurred images; 8 or 16 gives them quantised
         (:meth:`WindowAverager.blurred_codes`).
+    reuse : int
+        0 if every frame has its own buffer; else the reader reuses a
+        frame's buffer for the frame ``reuse`` positions later
+        (:func:`lodetools.io.video.iter_frames` with ``ring=reuse``): must
+        exceed the longest window; a window averaged on the worker thread is
+        then finished before its first frame would be overwritten.
 
     Yields
     ------
@@ -540,6 +546,9 @@ def synthesize_windows(frames: Iterable, windows: list[Window], crf: CRF, *,
             raise ValueError("windows overlap")
     if (saturation is not None or noise is not None) and rng is None:
         raise ValueError("saturation and noise need a random generator")
+    if reuse and windows and reuse <= max(w.m for w in windows):
+        raise ValueError(f"a reader reusing buffers after {reuse} frames cannot hold a window of "
+                         f"{max(w.m for w in windows)} frames")
     if not windows:
         return
     avg = None
@@ -558,8 +567,15 @@ def synthesize_windows(frames: Iterable, windows: list[Window], crf: CRF, *,
         pending = None
         return WindowResult(pw, fut.result(), psharp, pprov)
 
+    it = iter(frames)
     try:
-        for idx, frame in frames:
+        while True:
+            if pending is not None and reuse and last + 1 >= pending[1].start + reuse:
+                yield finish()  # the reader is about to overwrite the pending window's first frame
+            try:
+                idx, frame = next(it)
+            except StopIteration:
+                break
             if idx <= last:
                 raise ValueError("frame indices must increase")
             last = idx
