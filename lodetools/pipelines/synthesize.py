@@ -176,9 +176,10 @@ def process_clip(item: WorkItem, rng: np.random.Generator, *, out: Path, crf_spe
                  "saturation": None if saturation is None else vars(saturation).copy(),
                  "noise": None if noise is None else vars(noise).copy()}
     try:
-        with contextlib.closing(iter_frames(clip.path)) as frames:
+        ring = max(lengths) + 1  # frames read into reused buffers: no fresh memory per frame
+        with contextlib.closing(iter_frames(clip.path, ring=ring)) as frames:
             for res in synthesize_windows(enumerate(frames), windows, crf, saturation=saturation,
-                                          noise=noise, rng=rng, bit_depth=bit_depth):
+                                          noise=noise, rng=rng, bit_depth=bit_depth, reuse=ring):
                 iid = f"{res.window.middle:06d}"
                 sharp = res.sharp
                 if bit_depth == 16 and sharp.dtype == np.uint8:

@@ -30,7 +30,6 @@ References
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -43,8 +42,6 @@ from lodetools.errors import BadConfig, BadInput
 
 #: split the fused kernel's blocks over numba's threads (measured: benchmarks/bench_synthesize.py)
 KERNEL_THREADS = True
-#: :func:`synthesize_windows` runs the kernel on a worker thread while it reads the next frames
-OVERLAP = True
 
 
 @dataclass(frozen=True)
@@ -338,34 +335,18 @@ class WindowAverager:
         return out
 
 
-    def kernel_job(self):
-        """The window's 8-bit blurred codes as a deferred job, or ``None`` without the kernel.
-
-        Returns a function of no argument that runs the fused kernel on the held
-        frames (releasing the GIL) and returns the ``uint8`` image; the window
-        ends at once (the job owns the frames), so the next window can be
-        filled while the job runs on another thread.
-        """
+    def _kernel_codes(self) -> np.ndarray:
+        """The window's 8-bit blurred codes by the fused kernel (LODE Eqs. (6)-(7)); ends the window."""
         from lodetools.synth import _averaging_kernels as kern
 
-        if self._quant is None:
-            return None
         if self.count == 0:
             raise ValueError("no frame added")
-        held, shape, lut, quant = tuple(f.reshape(-1) for f in self._held), self.shape, self._kernel_lut, self._quant
+        out = np.empty(self.shape, np.uint8)
+        kern.average_codes(tuple(f.reshape(-1) for f in self._held), self._kernel_lut, self._quant,
+                           out.reshape(-1), parallel=KERNEL_THREADS)
         self._held = []
         self.count = 0
-
-        def job():
-            out = np.empty(shape, np.uint8)
-            kern.average_codes(held, lut, quant, out.reshape(-1), parallel=KERNEL_THREADS)
-            return out
-
-        return job
-
-    def _kernel_codes(self) -> np.ndarray:
-        """The window's 8-bit blurred codes by the fused kernel; ends the window."""
-        return self.kernel_job()()
+        return out
 
 
 def add_poisson_gaussian(linear: np.ndarray, noise: Noise, rng: np.random.Generator) -> np.ndarray:
@@ -524,9 +505,9 @@ def synthesize_windows(frames: Iterable, windows: list[Window], crf: CRF, *,
     reuse : int
         0 if every frame has its own buffer; else the reader reuses a
         frame's buffer for the frame ``reuse`` positions later
-        (:func:`lodetools.io.video.iter_frames` with ``ring=reuse``): must
-        exceed the longest window; a window averaged on the worker thread is
-        then finished before its first frame would be overwritten.
+        (:func:`lodetools.io.video.iter_frames` with ``ring=reuse``): it
+        must exceed the longest window (checked), as each window holds its
+        frames until its last one has arrived.
 
     Yields
     ------
@@ -558,74 +539,39 @@ def synthesize_windows(frames: Iterable, windows: list[Window], crf: CRF, *,
     w = windows[0]
     gain = 0.0
     started = False
-    executor = None
-    pending = None  # (future, window, sharp, provenance): the kernel running on the worker thread
-
-    def finish():
-        nonlocal pending
-        fut, pw, psharp, pprov = pending
-        pending = None
-        return WindowResult(pw, fut.result(), psharp, pprov)
-
-    it = iter(frames)
-    try:
-        while True:
-            if pending is not None and reuse and last + 1 >= pending[1].start + reuse:
-                yield finish()  # the reader is about to overwrite the pending window's first frame
-            try:
-                idx, frame = next(it)
-            except StopIteration:
-                break
-            if idx <= last:
-                raise ValueError("frame indices must increase")
-            last = idx
-            if pending is not None and pending[0].done():
-                yield finish()
-            if idx < w.start:
-                continue
-            frame = np.asarray(frame)
-            if avg is None:
-                avg = WindowAverager(crf, frame.shape, frame.dtype, saturation)
-            if idx == w.start:
-                gain = float(rng.uniform(saturation.gain_min, saturation.gain_max)) if saturation else 0.0
-                avg.reset(gain)
-                started = True
-            elif not started or avg.count != idx - w.start:
-                raise BadInput(f"frame {w.start + (avg.count if started else 0)} missing from the clip")
-            avg.add(frame)
-            if idx == w.middle:
-                sharp = frame.copy()
-            if idx == w.stop - 1:
-                prov = {"start": w.start, "m": w.m, "middle": w.middle,
-                        "frames": [w.start, w.stop - 1]}
-                if saturation is not None:
-                    prov["saturation_gain"] = gain
-                job = avg.kernel_job() if OVERLAP and bit_depth == 8 and noise is None else None
-                if job is not None:
-                    # the kernel averages this window on a worker thread while the next frames are read
-                    if pending is not None:
-                        yield finish()
-                    if executor is None:
-                        executor = ThreadPoolExecutor(1, thread_name_prefix="lodetools-average")
-                    pending = (executor.submit(job), w, sharp, prov)
-                else:
-                    blur = avg.blurred(noise=noise, rng=rng) if bit_depth is None else \
-                        avg.blurred_codes(bit_depth, noise=noise, rng=rng)
-                    yield WindowResult(w, blur, sharp, prov)
-                sharp = None
-                started = False
-                wi += 1
-                if wi == len(windows):
-                    if pending is not None:
-                        yield finish()
-                    return
-                w = windows[wi]
-        raise BadInput(f"clip ended after {last + 1} frames, before window {wi + 1} of {len(windows)} "
-                       f"(frames {w.start}..{w.stop - 1}) was complete: truncated or corrupt")
-    except Exception:
-        if pending is not None:  # the windows completed before the error come first, as without overlap
-            yield finish()
-        raise
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True)
+    for idx, frame in frames:
+        if idx <= last:
+            raise ValueError("frame indices must increase")
+        last = idx
+        if idx < w.start:
+            continue
+        frame = np.asarray(frame)
+        if avg is None:
+            avg = WindowAverager(crf, frame.shape, frame.dtype, saturation)
+        if idx == w.start:
+            gain = float(rng.uniform(saturation.gain_min, saturation.gain_max)) if saturation else 0.0
+            avg.reset(gain)
+            started = True
+        elif not started or avg.count != idx - w.start:
+            raise BadInput(f"frame {w.start + (avg.count if started else 0)} missing from the clip")
+        avg.add(frame)
+        if idx == w.middle:
+            sharp = frame.copy()
+        if idx == w.stop - 1:
+            # the window is averaged before the next frame is requested: a reader reusing its
+            # buffers (``reuse``) cannot overwrite a held frame
+            prov = {"start": w.start, "m": w.m, "middle": w.middle,
+                    "frames": [w.start, w.stop - 1]}
+            if saturation is not None:
+                prov["saturation_gain"] = gain
+            blur = avg.blurred(noise=noise, rng=rng) if bit_depth is None else \
+                avg.blurred_codes(bit_depth, noise=noise, rng=rng)
+            yield WindowResult(w, blur, sharp, prov)
+            sharp = None
+            started = False
+            wi += 1
+            if wi == len(windows):
+                return
+            w = windows[wi]
+    raise BadInput(f"clip ended after {last + 1} frames, before window {wi + 1} of {len(windows)} "
+                   f"(frames {w.start}..{w.stop - 1}) was complete: truncated or corrupt")
