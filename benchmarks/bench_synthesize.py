@@ -180,7 +180,7 @@ def main(argv=None):
         print(f"(a) decode only            {P / t_dec:8.2f} pairs/s   {1e3 * t_dec / P:8.1f} ms/pair")
         print(f"(b) lodetools averaging    {P / t_ours:8.2f} pairs/s   {1e3 * t_ours / P:8.1f} ms/pair   "
               f"adds {100 * (t_ours / t_dec - 1):5.1f} % to decode (target <= 25 %)")
-        print(f"(b1) kernel on 1 thread       {P / t_ser:8.2f} pairs/s   {1e3 * t_ser / P:8.1f} ms/pair   "
+        print(f"(b1) kernel on 1 thread    {P / t_ser:8.2f} pairs/s   {1e3 * t_ser / P:8.1f} ms/pair   "
               f"adds {100 * (t_ser / t_dec - 1):5.1f} % to decode")
         print(f"(c) float64 reference      {P / t_ref:8.2f} pairs/s   {1e3 * t_ref / P:8.1f} ms/pair   "
               f"lodetools is {t_ref / t_ours:5.1f}x faster (target >= 5x)")

@@ -3,14 +3,27 @@
 The GoPro/REDS/LODE recipe turns M consecutive sharp frames of a high-frame-rate
 video into one blurred frame by averaging them in linear light, and takes the
 middle frame as the sharp ground truth. This module is the fast core of that
-recipe: it reads each frame once, keeps at most the current window's M frames
-(read-only decoder buffers by reference), and averages them in blocks of rows
-that stay in the CPU cache: per block, each frame's integer codes are mapped
-to linear light with a lookup table (``cv2.LUT`` on 8-bit input, a gather on
-16-bit input; a table lookup is several times faster than ``pow``), summed in
-float32, averaged, mapped back with ``g`` and quantised. A clip is never
-held in memory; :class:`WindowAverager` also has a running-sum mode that
-keeps no frame at all.
+recipe: it reads each frame once and keeps at most the current window's M
+frames (read-only decoder buffers by reference). A clip is never held in
+memory; :class:`WindowAverager` also has a running-sum mode that keeps no
+frame at all.
+
+Two implementations of the same formula:
+
+- the default path (8-bit frames, 8-bit output, no saturation boost, no
+  noise: what ``synthesize`` does unless asked otherwise) is a fused numba
+  kernel, :mod:`lodetools.synth._averaging_kernels`: per cache block, the
+  frames' codes are looked up (``g^-1``), summed in float32, averaged and
+  turned into 8-bit codes by comparison with the thresholds
+  ``g^-1((j - 0.5) / 255)`` (no ``pow``; the exact rounding of ``g``);
+- everything else (16-bit frames or output, float output, ``--saturation``,
+  ``--noise``, the running-sum mode, and a table CRF too irregular for the
+  kernel's bucket check) runs in numpy in blocks of rows that stay in the CPU
+  cache: ``cv2.LUT`` on 8-bit input (a gather on 16-bit input), a float32
+  sum, ``g`` by ``pow`` (or the CRF's own function), rounding half up.
+
+The two agree within 1 gray level, and on all but values whose ``g(m) * 255``
+lies within float32 rounding of a half-integer (tests: >= 99.9 % identical).
 
 Beyond the anchors, off by default:
 
@@ -149,17 +162,28 @@ class WindowAverager:
     hold : bool
         ``True`` (default): keep the window's frames (references to the
         decoder's buffers, at most M of them) and compute the result in
-        blocks of rows that stay in the CPU cache (writeable frames are
-        copied, read-only ones referenced): each row block of every
+        blocks that stay in the CPU cache (writeable frames are
+        copied, read-only ones referenced): each block of every
         frame is looked up (``g^-1``), summed, averaged, mapped back (``g``)
         and quantised while in cache, so the float32 sum never travels
         through main memory. ``False``: a running float32 sum over whole
-        frames (memory: one accumulator, no frame kept).
+        frames (memory: one accumulator, no frame kept; numpy path).
+    kernel : bool
+        Use the fused numba kernel for :meth:`blurred_codes` with 8-bit
+        output and no noise, when it applies (``hold``, 8-bit frames, no
+        ``saturation``, a CRF that passes the kernel's bucket check; see
+        :attr:`uses_kernel`). ``False`` forces the numpy path.
 
     Notes
     -----
-    ``g^-1`` is a lookup table on the integer codes (``cv2.LUT`` for 8-bit
-    frames): several times faster than ``pow``; ``g`` is applied once per window.
+    ``g^-1`` is a lookup table on the integer codes (several times faster
+    than ``pow``); ``g`` is applied once per window. The numpy path serves
+    16-bit frames and output, float output (:meth:`blurred`), saturation and
+    noise (all off by default in ``synthesize``).
+
+    References
+    ----------
+    .. [1] Li et al., "Real-World Deep Local Motion Deblurring" (LODE), AAAI 2023, Eqs. (6)-(7).
     """
 
     def __init__(self, crf: CRF, shape, dtype=np.uint8, saturation: Saturation | None = None,
@@ -315,7 +339,10 @@ class WindowAverager:
         """:meth:`blurred` quantised to ``bit_depth`` integers, ``floor(x * top + 0.5)``.
 
         The same rounding as :func:`lodetools.io.images.float_to_uint` (round
-        half up); done block by block. Ends the window.
+        half up); done block by block. With ``bit_depth=8``, no noise and
+        :attr:`uses_kernel`, the fused numba kernel computes it (LODE Eqs.
+        (6)-(7), thresholds instead of ``pow``: the exact rounding of ``g``);
+        otherwise the numpy path. Ends the window.
         """
         from lodetools.io.images import float_to_uint
 
