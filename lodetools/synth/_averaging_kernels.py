@@ -106,6 +106,47 @@ def _interleave(builder, a, b, n, width):
     return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, 2 * n), mask))
 
 
+def _lane_floats(builder, perm, tabs, idx):
+    """``tab[idx]`` as ``<64 x float>`` in *lane order* (see :func:`lane_order`).
+
+    The 4 byte planes are joined by in-lane unpacks (``vpunpck{l,h}{bw,wd}``:
+    8 shuffles), cheaper than a true interleave; value ``16 L + 4 k + i`` of
+    the 64 lands at position ``16 k + 4 L + i`` (``L, k < 4``, ``i < 4``).
+    """
+    byte = [_vbmi_lookup(builder, perm, tabs[4 * k:4 * k + 4], idx) for k in range(4)]
+
+    def unpack(a, b, lanes, half, width):
+        per = 16 // width  # elements per 128-bit lane
+        lo = half * per // 2
+        mask = [x for L in range(4) for i in range(lo, lo + per // 2) for x in (per * L + i, lanes + per * L + i)]
+        return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, len(mask)), mask))
+
+    w16 = ir.VectorType(_I16, 32)
+    lo01, hi01 = (builder.bitcast(unpack(byte[0], byte[1], 64, h, 1), w16) for h in (0, 1))
+    lo23, hi23 = (builder.bitcast(unpack(byte[2], byte[3], 64, h, 1), w16) for h in (0, 1))
+    quads = [unpack(lo01, lo23, 32, 0, 2), unpack(lo01, lo23, 32, 1, 2),
+             unpack(hi01, hi23, 32, 0, 2), unpack(hi01, hi23, 32, 1, 2)]  # <32 x i16> each
+    a = builder.shuffle_vector(quads[0], quads[1], ir.Constant(ir.VectorType(_I32, 64), list(range(64))))
+    b = builder.shuffle_vector(quads[2], quads[3], ir.Constant(ir.VectorType(_I32, 64), list(range(64))))
+    whole = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, 128), list(range(128))))
+    return builder.bitcast(whole, ir.VectorType(_F32, 64))
+
+
+def lane_order(n: int) -> np.ndarray:
+    """Where the VBMI accumulator keeps each value: ``acc[q]`` holds value ``order[q]``.
+
+    Within each full group of 64 values, position ``16 k + 4 L + i`` holds
+    value ``16 L + 4 k + i`` (a transpose: its own inverse); the last
+    ``n % 64`` values stay in place. The VBMI quantiser undoes it.
+    """
+    q = np.arange(64)
+    e = 16 * ((q // 4) % 4) + 4 * (q // 16) + q % 4
+    order = np.arange(n)
+    nv = n - n % 64
+    order[:nv] = (np.arange(0, nv, 64)[:, None] + e[None, :]).reshape(-1)
+    return order
+
+
 @intrinsic
 def _lut_pass_vbmi(typingctx, acc, frame, start, n, planes, first):
     """``acc[i] (=|+=) lut[frame[start + i]]`` for ``i < n - n % 64``, 64 codes per step.
@@ -133,7 +174,7 @@ def _lut_pass_vbmi(typingctx, acc, frame, start, n, planes, first):
         with cgutils.for_range(builder, builder.udiv(n_v, ir.Constant(_I64, 64))) as loop:
             off = builder.mul(loop.index, ir.Constant(_I64, 64))
             idx = builder.load(builder.bitcast(builder.gep(frp, [off]), _V64B.as_pointer()), align=1)
-            vals = _vbmi_floats(builder, perm, tabs, idx)
+            vals = _lane_floats(builder, perm, tabs, idx)
             ap = builder.bitcast(builder.gep(accp, [off]), v64f.as_pointer())
             with builder.if_else(first_v) as (then, other):
                 with then:
@@ -190,6 +231,7 @@ def _quantise_pass_vbmi(typingctx, acc, n, inv, qtabs, out, start):
         def splat(const, vt):
             return ir.Constant(vt, [const] * 64)
 
+        unlane = ir.Constant(ir.VectorType(_I32, 64), [int(x) for x in lane_order(64)])  # back to value order
         inv_vec = builder.insert_element(ir.Constant(v64f, None), inv_v, ir.Constant(_I32, 0))
         inv_vec = builder.shuffle_vector(inv_vec, ir.Constant(v64f, None), ir.Constant(v64i, [0] * 64))
         with cgutils.for_range(builder, builder.udiv(n_v, ir.Constant(_I64, 64))) as loop:
@@ -208,7 +250,7 @@ def _quantise_pass_vbmi(typingctx, acc, n, inv, qtabs, out, start):
                 code = builder.select(builder.icmp_unsigned("==", piece, ir.Constant(_V64B, [g] * 64)), r, code)
             u = _vbmi_floats(builder, perm, tabs[16:], code)
             up = builder.zext(builder.fcmp_ordered(">=", m, u), _V64B)
-            res = builder.add(code, up)
+            res = builder.shuffle_vector(builder.add(code, up), ir.Constant(_V64B, None), unlane)
             builder.store(res, builder.bitcast(builder.gep(outp, [off]), _V64B.as_pointer()), align=1)
         return context.get_dummy_value()
 
