@@ -9,8 +9,8 @@ process, on an H.264 clip (yuv420p, as cameras record) of moving photographs:
       default 8-bit path: the fused numba kernel (``synth/_averaging_kernels``:
       per cache block of 16,320 values, g^-1 by AVX-512 VBMI byte-permute
       lookups summed in float32, then the 8-bit code by a sqrt-bucket table
-      and one threshold comparison, no pow), its blocks split over numba's
-      threads;
+      and one threshold comparison, no pow), its blocks split over two
+      threads (halves: a worker thread and the caller);
   (b1) the same with the kernel on one thread;
   (c) reference: decode + a straightforward float64 numpy evaluation of
       g(mean(g^-1(frames))) + 8-bit quantisation.

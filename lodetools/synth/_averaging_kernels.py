@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.core import cgutils
 from numba.core.compiler import Compiler
 from numba.extending import intrinsic
@@ -353,23 +353,12 @@ def _quantise(acc, s, n, inv, table, thr, scale, two, out):
 _average_opts = dict(cache=True, nogil=True, fastmath=False)
 
 
-# The four whole-window kernels: per cache block, accumulate then quantise. One function per
-# variant (not a factory): numba's on-disk cache keys a function by its name and source line.
+# The whole-window kernels, over blocks b0..b1 - 1: per cache block, accumulate then quantise.
+# (numba's parallel=True / prange over the blocks was measured too: the same wall time with the
+# decoder running, more CPU time (OpenMP threads spin), so two plain threads split the blocks.)
 @njit(**_average_opts)
-def _average_vbmi(frames, lut, planes, inv, table, thr, scale, two, out, block):
-    for i in range((out.size + block - 1) // block):
-        acc = np.empty(block, np.float32)
-        n = min(block, out.size - i * block)
-        _accumulate_vbmi(frames, i * block, n, lut, planes[:1024], acc)
-        if planes.size > 1024:
-            _quantise_vbmi(acc, i * block, n, inv, table, thr, scale, two, planes[1024:], out)
-        else:
-            _quantise(acc, i * block, n, inv, table, thr, scale, two, out)
-
-
-@njit(parallel=True, **_average_opts)
-def _average_vbmi_parallel(frames, lut, planes, inv, table, thr, scale, two, out, block):
-    for i in prange((out.size + block - 1) // block):
+def _average_vbmi(frames, lut, planes, inv, table, thr, scale, two, out, block, b0, b1):
+    for i in range(b0, b1):
         acc = np.empty(block, np.float32)
         n = min(block, out.size - i * block)
         _accumulate_vbmi(frames, i * block, n, lut, planes[:1024], acc)
@@ -380,17 +369,8 @@ def _average_vbmi_parallel(frames, lut, planes, inv, table, thr, scale, two, out
 
 
 @njit(**_average_opts)
-def _average_plain(frames, lut, planes, inv, table, thr, scale, two, out, block):
-    for i in range((out.size + block - 1) // block):
-        acc = np.empty(block, np.float32)
-        n = min(block, out.size - i * block)
-        _accumulate_plain(frames, i * block, n, lut, planes, acc)
-        _quantise(acc, i * block, n, inv, table, thr, scale, two, out)
-
-
-@njit(parallel=True, **_average_opts)
-def _average_plain_parallel(frames, lut, planes, inv, table, thr, scale, two, out, block):
-    for i in prange((out.size + block - 1) // block):
+def _average_plain(frames, lut, planes, inv, table, thr, scale, two, out, block, b0, b1):
+    for i in range(b0, b1):
         acc = np.empty(block, np.float32)
         n = min(block, out.size - i * block)
         _accumulate_plain(frames, i * block, n, lut, planes, acc)
@@ -518,7 +498,8 @@ def average_codes(frames, lut: np.ndarray, quant: Quantiser, out: np.ndarray, *,
     vbmi : bool, optional
         Use the AVX-512 VBMI lookup (default: when the CPU has it and ``C = 1``).
     parallel : bool
-        Split the blocks over numba's threads.
+        Split the blocks in two halves, one computed on a worker thread (the
+        kernel releases the GIL), one on the calling thread.
 
     Returns
     -------
@@ -530,9 +511,30 @@ def average_codes(frames, lut: np.ndarray, quant: Quantiser, out: np.ndarray, *,
         vbmi = vbmi_available()
     vbmi = vbmi and lut.shape[0] == 1
     planes = np.concatenate([lut_planes(lut[0]), quant.vbmi_tables]) if vbmi else np.zeros(1024, np.uint8)
-    fn = {(True, False): _average_vbmi, (False, False): _average_plain,
-          (True, True): _average_vbmi_parallel, (False, True): _average_plain_parallel}[(bool(vbmi), bool(parallel))]
     inv = np.float32(1.0 / len(frames))
-    fn(tuple(frames), lut, planes, inv, quant.table, quant.thresholds, np.float32(quant.buckets),
-       quant.corrections == 2, out, BLOCK)
+    args = (tuple(frames), lut, planes, inv, quant.table, quant.thresholds, np.float32(quant.buckets),
+            quant.corrections == 2, out, BLOCK)
+    nblk = (out.size + BLOCK - 1) // BLOCK
+    fn = _average_vbmi if vbmi else _average_plain
+    if parallel and nblk > 1:
+        # two halves: one on a worker thread, one here (the kernel releases the GIL)
+        half = nblk // 2
+        job = _worker().submit(fn, *args, half, nblk)
+        fn(*args, 0, half)
+        job.result()
+    else:
+        fn(*args, 0, nblk)
     return out
+
+
+_WORKER = None
+
+
+def _worker():
+    """A lazily started worker thread for the second half of the blocks."""
+    global _WORKER
+    if _WORKER is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _WORKER = ThreadPoolExecutor(1, thread_name_prefix="lodetools-average")
+    return _WORKER

@@ -53,7 +53,7 @@ from lodetools.color.crf import CRF
 from lodetools.errors import BadConfig, BadInput
 
 
-#: split the fused kernel's blocks over numba's threads (measured: benchmarks/bench_synthesize.py)
+#: split the fused kernel's blocks over two threads (measured: benchmarks/bench_synthesize.py)
 KERNEL_THREADS = True
 
 
