@@ -8,7 +8,7 @@ from skimage import data
 from lodetools.errors import BadConfig, BadInput
 from lodetools.flow import endpoint_error, estimate_flow
 from lodetools.flow import _c2f_numba as nbk
-from lodetools.flow.c2f import (_RedBlackSOR, build_pyramid, coarse2fine_flow, image_features, pyramid_sizes,
+from lodetools.flow.c2f import (_RedBlackSOR, coarse2fine_flow, image_features, pyramid_sizes,
                                 smooth_flow_sor)
 from lodetools.flow.pyflow_backend import load_pyflow
 from lodetools.flow.warp import densify_flow, valid_mask, warp_image

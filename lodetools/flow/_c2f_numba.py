@@ -45,12 +45,12 @@ _NBR = np.array([[1, -1, 0, 2, -1, 0],    # ee: left/right in eo, up/down in oe
                 np.int64)
 
 
-@nb.njit(**_POPTS)
+@nb.njit(**_OPTS)
 def _filter_x(src, taps, out):
     """5-tap correlation along x with replicated borders; src, out (C, H, W)."""
     C, H, W = src.shape
     t0, t1, t2, t3, t4 = taps[0], taps[1], taps[2], taps[3], taps[4]
-    for cy in nb.prange(C * H):
+    for cy in range(C * H):
         row = src[cy // H, cy % H]
         o = out[cy // H, cy % H]
         # shifted slices: every index is the loop counter, so numba skips the negative-index
@@ -65,12 +65,12 @@ def _filter_x(src, taps, out):
                     + t2 * row[x] + t3 * row[min(x + 1, W - 1)] + t4 * row[min(x + 2, W - 1)])
 
 
-@nb.njit(**_POPTS)
+@nb.njit(**_OPTS)
 def _filter_y(src, taps, out):
     """5-tap correlation along y with replicated borders; src, out (C, H, W)."""
     C, H, W = src.shape
     t0, t1, t2, t3, t4 = taps[0], taps[1], taps[2], taps[3], taps[4]
-    for cy in nb.prange(C * H):
+    for cy in range(C * H):
         c, y = cy // H, cy % H
         o = out[c, y]
         r0 = src[c, max(y - 2, 0)]
@@ -88,56 +88,62 @@ def _smooth(src, tmp, out):
     _filter_y(tmp, SMOOTH, out)
 
 
-@nb.njit(**_POPTS)
-def _warp(moving, ref, flow, out):
-    """Liu's ``warpFL``: bilinear samples of ``moving`` at x + flow; outside -> ``ref``."""
+@nb.njit(**_OPTS)
+def _warp_row(y, moving, ref, flow, out):
+    """Row y of :func:`_warp`."""
     C, H, W = moving.shape
     one = F32(1.0)
     wm1 = F32(W - 1)
     hm1 = F32(H - 1)
-    for y in nb.prange(H):
-        idx = np.empty(W, np.int64)
-        sx = np.empty(W, np.int64)
-        sy = np.empty(W, np.int64)
-        ax = np.empty(W, np.float32)
-        ay = np.empty(W, np.float32)
-        ins = np.empty(W, np.bool_)
-        fx_row = flow[0, y]
-        fy_row = flow[1, y]
+    idx = np.empty(W, np.int64)
+    sx = np.empty(W, np.int64)
+    sy = np.empty(W, np.int64)
+    ax = np.empty(W, np.float32)
+    ay = np.empty(W, np.float32)
+    ins = np.empty(W, np.bool_)
+    fx_row = flow[0, y]
+    fy_row = flow[1, y]
+    for x in range(W):
+        fx = F32(x) + fx_row[x]
+        fy = F32(y) + fy_row[x]
+        inside = fx >= 0 and fx <= wm1 and fy >= 0 and fy <= hm1
+        ins[x] = inside
+        if not inside:
+            fx = F32(0.0)
+            fy = F32(0.0)
+        x0 = int(fx)
+        y0 = int(fy)
+        ax[x] = fx - F32(x0)
+        ay[x] = fy - F32(y0)
+        idx[x] = y0 * W + x0
+        sx[x] = 1 if x0 < W - 1 else 0
+        sy[x] = W if y0 < H - 1 else 0
+    for c in range(C):
+        m = moving[c].reshape(-1)
+        o = out[c, y]
+        r = ref[c, y]
         for x in range(W):
-            fx = F32(x) + fx_row[x]
-            fy = F32(y) + fy_row[x]
-            inside = fx >= 0 and fx <= wm1 and fy >= 0 and fy <= hm1
-            ins[x] = inside
-            if not inside:
-                fx = F32(0.0)
-                fy = F32(0.0)
-            x0 = int(fx)
-            y0 = int(fy)
-            ax[x] = fx - F32(x0)
-            ay[x] = fy - F32(y0)
-            idx[x] = y0 * W + x0
-            sx[x] = 1 if x0 < W - 1 else 0
-            sy[x] = W if y0 < H - 1 else 0
-        for c in range(C):
-            m = moving[c].reshape(-1)
-            o = out[c, y]
-            r = ref[c, y]
-            for x in range(W):
-                i0 = idx[x]
-                i1 = i0 + sy[x]
-                a = ax[x]
-                top = (one - a) * m[i0] + a * m[i0 + sx[x]]
-                bot = (one - a) * m[i1] + a * m[i1 + sx[x]]
-                v = (one - ay[x]) * top + ay[x] * bot
-                o[x] = v if ins[x] else r[x]
+            i0 = idx[x]
+            i1 = i0 + sy[x]
+            a = ax[x]
+            top = (one - a) * m[i0] + a * m[i0 + sx[x]]
+            bot = (one - a) * m[i1] + a * m[i1 + sx[x]]
+            v = (one - ay[x]) * top + ay[x] * bot
+            o[x] = v if ins[x] else r[x]
 
 
 @nb.njit(**_POPTS)
+def _warp(moving, ref, flow, out):
+    """Liu's ``warpFL``: bilinear samples of ``moving`` (C, H, W) at x + flow; outside -> ``ref``."""
+    for y in nb.prange(moving.shape[1]):
+        _warp_row(y, moving, ref, flow, out)
+
+
+@nb.njit(**_OPTS)
 def _blend(f1s, w2, blend, it):
     """Liu's getDxs inputs: the 0.4/0.6 blend and the temporal difference; all (C, H, W)."""
     C, H, W = f1s.shape
-    for cy in nb.prange(C * H):
+    for cy in range(C * H):
         c, y = cy // H, cy % H
         a, b, bl, dt = f1s[c, y], w2[c, y], blend[c, y], it[c, y]
         for x in range(W):
@@ -145,9 +151,9 @@ def _blend(f1s, w2, blend, it):
             dt[x] = b[x] - a[x]
 
 
-@nb.njit(**_POPTS)
-def _smoothness_weights(flow, d, alpha, wx, wy):
-    """alpha * phi on the edges to the right (wx) and below (wy) of each pixel; all (., H, W).
+@nb.njit(**_OPTS)
+def _smoothness_weights(y, flow, d, alpha, wx, wy):
+    """Row y of alpha * phi on the edges to the right (wx) and below (wy) of each pixel; all (., H, W).
 
     phi = 0.5 / sqrt(|grad (flow + d)|^2 + eps^2) with forward differences, 0 on
     the last column / row (Liu's ``dx``, ``dy`` and ``Laplacian`` weights).
@@ -156,29 +162,116 @@ def _smoothness_weights(flow, d, alpha, wx, wy):
     eps2 = F32(0.001 ** 2)   # Liu's epsilon^2 of both robust penalties
     half = F32(0.5)
     a_ = F32(alpha)
-    for y in nb.prange(H):
-        ss = np.zeros(W, np.float32)
-        c0 = flow[0, y] + d[0, y]
-        c1 = flow[1, y] + d[1, y]
-        a0, a1, b0, b1 = c0[1:W], c1[1:W], c0[0:W - 1], c1[0:W - 1]
-        for x in range(W - 1):
-            g0 = a0[x] - b0[x]
-            g1 = a1[x] - b1[x]
-            ss[x] = g0 * g0 + g1 * g1
-        if y < H - 1:
-            n0, n1, e0, e1 = flow[0, y + 1], flow[1, y + 1], d[0, y + 1], d[1, y + 1]
-            for x in range(W):
-                g0 = n0[x] + e0[x] - c0[x]
-                g1 = n1[x] + e1[x] - c1[x]
-                ss[x] += g0 * g0 + g1 * g1
-        wxr = wx[y]
+    ss = np.zeros(W, np.float32)
+    c0 = flow[0, y] + d[0, y]
+    c1 = flow[1, y] + d[1, y]
+    a0, a1, b0, b1 = c0[1:W], c1[1:W], c0[0:W - 1], c1[0:W - 1]
+    for x in range(W - 1):
+        g0 = a0[x] - b0[x]
+        g1 = a1[x] - b1[x]
+        ss[x] = g0 * g0 + g1 * g1
+    if y < H - 1:
+        n0, n1, e0, e1 = flow[0, y + 1], flow[1, y + 1], d[0, y + 1], d[1, y + 1]
         for x in range(W):
-            wxr[x] = a_ * (half / np.sqrt(ss[x] + eps2))
-        if y < H - 1:
-            wy[y, :] = wxr
+            g0 = n0[x] + e0[x] - c0[x]
+            g1 = n1[x] + e1[x] - c1[x]
+            ss[x] += g0 * g0 + g1 * g1
+    wxr = wx[y]
+    for x in range(W):
+        wxr[x] = a_ * (half / np.sqrt(ss[x] + eps2))
+    if y < H - 1:
+        wy[y, :] = wxr
+    else:
+        wy[y, :] = 0.0
+    wxr[W - 1] = 0.0
+
+
+#: rows of the per-row scratch of _coefficient_row packed into K: wl, wr, wu, wd, p, r, q, b1, b2
+_PACK = (5, 16, 6, 17, 10, 11, 12, 13, 14)
+
+
+@nb.njit(**_OPTS)
+def _coefficient_row(y, ix, iy, it, flow, d, alpha, first, K, wx, wy):
+    """Row y of :func:`_coefficients`."""
+    C, H, W = ix.shape
+    eps2 = F32(0.001 ** 2)
+    inv_c = F32(1.0 / C)
+    half = F32(0.5)
+    reg = F32(0.05) * F32(alpha)
+    rows = np.zeros((18, W), np.float32)
+    a11, a12, a22, b1, b2 = rows[0], rows[1], rows[2], rows[3], rows[4]
+    wl, wu, l1, l2, fx = rows[5], rows[6], rows[7], rows[8], rows[9]
+    p_, r_, q_, c1, c2 = rows[10], rows[11], rows[12], rows[13], rows[14]
+    zrow = rows[15]
+    for c in range(C):
+        gxr, gyr, itr = ix[c, y], iy[c, y], it[c, y]
+        if first:
+            for x in range(W):
+                psi = half / np.sqrt(itr[x] * itr[x] + eps2)
+                pgx = psi * gxr[x]
+                pgy = psi * gyr[x]
+                a11[x] += pgx * gxr[x]
+                a12[x] += pgx * gyr[x]
+                a22[x] += pgy * gyr[x]
+                b1[x] += pgx * itr[x]
+                b2[x] += pgy * itr[x]
         else:
-            wy[y, :] = 0.0
-        wxr[W - 1] = 0.0
+            d0, d1r = d[0, y], d[1, y]
+            for x in range(W):
+                r = itr[x] + gxr[x] * d0[x] + gyr[x] * d1r[x]
+                psi = half / np.sqrt(r * r + eps2)
+                pgx = psi * gxr[x]
+                pgy = psi * gyr[x]
+                a11[x] += pgx * gxr[x]
+                a12[x] += pgx * gyr[x]
+                a22[x] += pgy * gyr[x]
+                b1[x] += pgx * itr[x]
+                b2[x] += pgy * itr[x]
+    wr, wd = wx[y], wy[y]
+    rows[16, :] = wr
+    rows[17, :] = wd
+    wl[1:] = wr[0:W - 1]
+    if y > 0:
+        wu[:] = wy[y - 1]
+    # b = -(data term) - alpha * weighted Laplacian of the current flow, per component:
+    # lap(u)_p = sum_n w_pn (u_p - u_n), from the edge fluxes (torch: _weighted_laplacian)
+    for comp in range(2):
+        f = flow[comp, y]
+        up = flow[comp, y - 1] if y > 0 else zrow
+        dn = flow[comp, y + 1] if y < H - 1 else zrow
+        lap = l1 if comp == 0 else l2
+        fn, fp = f[1:W], f[0:W - 1]
+        for x in range(W - 1):
+            fx[x] = wr[x] * (fn[x] - fp[x])
+        fx[W - 1] = 0.0
+        lap[0] = -fx[0]
+        lo, hi, lp = fx[0:W - 1], fx[1:W], lap[1:W]
+        for x in range(W - 1):
+            lp[x] = lo[x] - hi[x]
+        for x in range(W):
+            lap[x] += wu[x] * (f[x] - up[x]) + wd[x] * (f[x] - dn[x])
+    for x in range(W):
+        c11 = a11[x] * inv_c      # Liu's DImage::collapse averages the channels
+        c12 = a12[x] * inv_c
+        c22 = a22[x] * inv_c
+        diag = wl[x] + wr[x] + wu[x] + wd[x] + reg
+        e1 = c11 + diag
+        e2 = c22 + diag
+        det = e1 * e2 - c12 * c12
+        p_[x] = e2 / det
+        r_[x] = e1 / det
+        q_[x] = -c12 / det
+        c1[x] = -b1[x] * inv_c - l1[x]
+        c2[x] = -b2[x] * inv_c - l2[x]
+    i = y // 2
+    for par in range(2):
+        sl = (y % 2) * 2 + par
+        n = (W - par + 1) // 2
+        for k in range(9):
+            src = rows[_PACK[k]]
+            dst = K[sl, k, i]
+            for j in range(n):
+                dst[j] = src[2 * j + par]
 
 
 @nb.njit(**_POPTS)
@@ -191,84 +284,10 @@ def _coefficients(ix, iy, it, flow, d, alpha, first, K, wx, wy):
     weights. Inner loops index only with their counter (shifted slices), so
     they vectorise.
     """
-    C, H, W = ix.shape
-    eps2 = F32(0.001 ** 2)
-    inv_c = F32(1.0 / C)
-    half = F32(0.5)
-    reg = F32(0.05) * F32(alpha)
-    _smoothness_weights(flow, d, alpha, wx, wy)
-    for y in nb.prange(H):
-        rows = np.zeros((16, W), np.float32)
-        a11, a12, a22, b1, b2 = rows[0], rows[1], rows[2], rows[3], rows[4]
-        wl, wu, l1, l2, fx = rows[5], rows[6], rows[7], rows[8], rows[9]
-        p_, r_, q_, c1, c2 = rows[10], rows[11], rows[12], rows[13], rows[14]
-        zrow = rows[15]
-        for c in range(C):
-            gxr, gyr, itr = ix[c, y], iy[c, y], it[c, y]
-            if first:
-                for x in range(W):
-                    psi = half / np.sqrt(itr[x] * itr[x] + eps2)
-                    pgx = psi * gxr[x]
-                    pgy = psi * gyr[x]
-                    a11[x] += pgx * gxr[x]
-                    a12[x] += pgx * gyr[x]
-                    a22[x] += pgy * gyr[x]
-                    b1[x] += pgx * itr[x]
-                    b2[x] += pgy * itr[x]
-            else:
-                d0, d1r = d[0, y], d[1, y]
-                for x in range(W):
-                    r = itr[x] + gxr[x] * d0[x] + gyr[x] * d1r[x]
-                    psi = half / np.sqrt(r * r + eps2)
-                    pgx = psi * gxr[x]
-                    pgy = psi * gyr[x]
-                    a11[x] += pgx * gxr[x]
-                    a12[x] += pgx * gyr[x]
-                    a22[x] += pgy * gyr[x]
-                    b1[x] += pgx * itr[x]
-                    b2[x] += pgy * itr[x]
-        wr, wd = wx[y], wy[y]
-        wl[1:] = wr[0:W - 1]
-        if y > 0:
-            wu[:] = wy[y - 1]
-        # b = -(data term) - alpha * weighted Laplacian of the current flow, per component:
-        # lap(u)_p = sum_n w_pn (u_p - u_n), from the edge fluxes (torch: _weighted_laplacian)
-        for comp in range(2):
-            f = flow[comp, y]
-            up = flow[comp, y - 1] if y > 0 else zrow
-            dn = flow[comp, y + 1] if y < H - 1 else zrow
-            lap = l1 if comp == 0 else l2
-            fn, fp = f[1:W], f[0:W - 1]
-            for x in range(W - 1):
-                fx[x] = wr[x] * (fn[x] - fp[x])
-            fx[W - 1] = 0.0
-            lap[0] = -fx[0]
-            lo, hi, lp = fx[0:W - 1], fx[1:W], lap[1:W]
-            for x in range(W - 1):
-                lp[x] = lo[x] - hi[x]
-            for x in range(W):
-                lap[x] += wu[x] * (f[x] - up[x]) + wd[x] * (f[x] - dn[x])
-        for x in range(W):
-            c11 = a11[x] * inv_c      # Liu's DImage::collapse averages the channels
-            c12 = a12[x] * inv_c
-            c22 = a22[x] * inv_c
-            diag = wl[x] + wr[x] + wu[x] + wd[x] + reg
-            e1 = c11 + diag
-            e2 = c22 + diag
-            det = e1 * e2 - c12 * c12
-            p_[x] = e2 / det
-            r_[x] = e1 / det
-            q_[x] = -c12 / det
-            c1[x] = -b1[x] * inv_c - l1[x]
-            c2[x] = -b2[x] * inv_c - l2[x]
-        i = y // 2
-        for par in range(2):
-            sl = (y % 2) * 2 + par
-            n = (W - par + 1) // 2
-            for k, src in enumerate((wl, wr, wu, wd, p_, r_, q_, c1, c2)):
-                dst = K[sl, k, i]
-                for j in range(n):
-                    dst[j] = src[2 * j + par]
+    for y in nb.prange(ix.shape[1]):
+        _smoothness_weights(y, flow, d, alpha, wx, wy)
+    for y in nb.prange(ix.shape[1]):
+        _coefficient_row(y, ix, iy, it, flow, d, alpha, first, K, wx, wy)
 
 
 @nb.njit(**_OPTS)
@@ -343,11 +362,11 @@ def _sor(U, K, nbr, sweeps, omega, H, groups):
                         _update_row(U, K, 2 if y % 2 else 1, y // 2, nbr, om)   # black
 
 
-@nb.njit(**_POPTS)
+@nb.njit(**_OPTS)
 def _gather(U, d):
     """Sub-lattice unknowns -> full-resolution increment d (2, H, W)."""
     H, W = d.shape[1], d.shape[2]
-    for y in nb.prange(H):
+    for y in range(H):
         s = (y % 2) * 2
         i = y // 2 + 1
         for par in range(2):
