@@ -8,7 +8,8 @@ from skimage import data
 from lodetools.errors import BadConfig, BadInput
 from lodetools.flow import endpoint_error, estimate_flow
 from lodetools.flow import _c2f_numba as nbk
-from lodetools.flow.c2f import (_RedBlackSOR, coarse2fine_flow, image_features, pyramid_sizes,
+from lodetools.flow.c2f import (_RedBlackSOR, build_pyramid, build_pyramid_cv2, coarse2fine_flow, image_features,
+                                pyramid_sizes,
                                 smooth_flow_sor)
 from lodetools.flow.pyflow_backend import load_pyflow
 from lodetools.flow.warp import densify_flow, valid_mask, warp_image
@@ -253,3 +254,15 @@ def test_c2f_rejects_unknown_engine():
     img = np.zeros((8, 8, 3), np.float32)
     with pytest.raises(ValueError, match="engine"):
         coarse2fine_flow(img, img, engine="fortran")
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_opencv_pyramid_matches_torch_pyramid(channels):
+    img = data.astronaut()[:150, :230].astype(np.float32) / 255
+    img = img if channels == 3 else img.mean(2, keepdims=True)
+    t = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
+    a, b = build_pyramid(t), build_pyramid_cv2(t)
+    assert len(a) == len(b) == len(pyramid_sizes(150, 230)) > 5
+    for x, y in zip(a, b):
+        assert x.shape == y.shape
+        np.testing.assert_allclose(y.numpy(), x.numpy(), atol=2e-4)

@@ -160,6 +160,30 @@ def build_pyramid(img: torch.Tensor, ratio: float = 0.75, min_width: int = 20):
     return levels
 
 
+def build_pyramid_cv2(img: torch.Tensor, ratio: float = 0.75, min_width: int = 20):
+    """:func:`build_pyramid` on the CPU with OpenCV (the same taps, borders and bilinear sampling).
+
+    ``cv2.sepFilter2D`` (replicated border) and ``cv2.resize`` (bilinear,
+    pixel centres as ``align_corners=False``) agree with the torch pyramid to
+    about 3e-5 and are about 4x faster. img: (1, C, H, W) CPU tensor; returns
+    (1, C, h, w) CPU tensors, finest first.
+    """
+    import cv2
+
+    x = np.ascontiguousarray(img[0].permute(1, 2, 0).numpy())
+    sizes = pyramid_sizes(x.shape[0], x.shape[1], ratio, min_width)
+    base = 1.0 / ratio - 1.0
+    n = int(math.log(0.25) / math.log(ratio))
+    levels = [x]
+    for i in range(1, len(sizes)):
+        src, sigma = (x, base * i) if i <= n else (levels[i - n], base * n)
+        taps = np.asarray(_gaussian_taps(sigma), np.float32)
+        blurred = cv2.sepFilter2D(src, -1, taps, taps, borderType=cv2.BORDER_REPLICATE)
+        level = cv2.resize(blurred, (sizes[i][1], sizes[i][0]), interpolation=cv2.INTER_LINEAR)
+        levels.append(level.reshape(sizes[i] + (x.shape[2],)))   # cv2 drops a single channel axis
+    return [torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1)))[None] for v in levels]
+
+
 def image_features(img: torch.Tensor) -> torch.Tensor:
     """Liu's ``im2feature``: (1, 3, H, W) RGB -> (1, 5, H, W) gray, dx, dy, G-R, G-B.
 
@@ -481,8 +505,9 @@ def _numba_level(f1, f2, flow, *, alpha, outer, inner, sor, omega, threads):
 def _c2f(a, m, dev, *, use_numba, threads, alpha, ratio, min_width, outer_iterations, inner_iterations, sor_iterations,
          omega, level_growth, max_level_iterations):
     with torch.no_grad():
-        p1 = build_pyramid(a, ratio, min_width)
-        p2 = build_pyramid(m, ratio, min_width)
+        pyramid = build_pyramid_cv2 if use_numba else build_pyramid
+        p1 = pyramid(a, ratio, min_width)
+        p2 = pyramid(m, ratio, min_width)
         flow = None
         for k in range(len(p1) - 1, -1, -1):
             f1 = image_features(p1[k])
