@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing as mp
+import os
 import sys
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -175,6 +176,10 @@ def check_output(out, command: str, params: dict, *, overwrite: bool) -> None:
 
 
 def _worker_init() -> None:  # pragma: no cover - runs in child processes
+    # one compute thread per worker process: the workers already share the cores
+    os.environ["NUMBA_NUM_THREADS"] = "1"
+    if "numba" in sys.modules:
+        sys.modules["numba"].set_num_threads(1)
     try:
         import cv2
 

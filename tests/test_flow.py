@@ -7,7 +7,10 @@ from skimage import data
 
 from lodetools.errors import BadConfig, BadInput
 from lodetools.flow import endpoint_error, estimate_flow
-from lodetools.flow.c2f import _RedBlackSOR, coarse2fine_flow, pyramid_sizes
+from lodetools.flow import _c2f_numba as nbk
+from lodetools.flow.c2f import (_RedBlackSOR, build_pyramid, build_pyramid_cv2, coarse2fine_flow, image_features,
+                                pyramid_sizes,
+                                smooth_flow_sor)
 from lodetools.flow.pyflow_backend import load_pyflow
 from lodetools.flow.warp import densify_flow, valid_mask, warp_image
 
@@ -194,3 +197,72 @@ def test_densify_tiny_image_uses_nearest_reliable_vector():
     flow[~reliable] = np.nan
     out = densify_flow(flow, reliable, np.zeros((6, 8, 3), np.float32))
     np.testing.assert_array_equal(out[:, 6:, 0], np.full((6, 2), 5.0))
+
+
+def _features_pair(h=40, w=58):
+    ref, moving, _ = synthetic_pair(h=h, w=w)
+
+    def feats(img):
+        return image_features(torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None])
+
+    return feats(ref), feats(moving)
+
+
+@pytest.mark.parametrize("inner", [1, 2])
+def test_numba_level_matches_torch_level(inner):
+    """One pyramid level: the compiled kernels reproduce the torch steps to float32 rounding."""
+    f1, f2 = _features_pair()
+    flow0 = np.random.default_rng(1).normal(0, 0.5, (2,) + tuple(f1.shape[2:])).astype(np.float32)
+    ref = smooth_flow_sor(f1, f2, torch.from_numpy(flow0.copy()), alpha=0.012, outer=3, inner=inner,
+                          sor=12).numpy()
+    ours = flow0.copy()
+    nbk.level_flow(f1[0].numpy(), f2[0].numpy(), ours, 0.012, 3, inner, 12, 1.8, nbk._NBR, 1)
+    assert np.abs(ref - flow0).max() > 0.05          # the level did move the flow
+    np.testing.assert_allclose(ours, ref, atol=2e-4)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3])
+def test_sor_wavefront_equals_plain_red_black_order(groups):
+    """The pipelined wavefront gives the plain red-black order's numbers bit for bit, for any group count."""
+    H, W = 23, 30
+    h, w = (H + 1) // 2, (W + 1) // 2
+    K = np.random.default_rng(2).random((4, 9, h, w), dtype=np.float32) * 0.2
+    plain = np.zeros((4, 2, h + 2, w + 2), np.float32)
+    om = np.float32(1.8)
+    for _ in range(7):
+        for colour in ((0, 3), (1, 2)):            # red rows, then black rows
+            for y in range(H):
+                nbk._update_row(plain, K, colour[y % 2], y // 2, nbk._NBR, om)
+    U = np.zeros_like(plain)
+    nbk._sor(U, K, nbk._NBR, 7, 1.8, H, groups)
+    assert np.abs(plain).max() > 0.01
+    np.testing.assert_array_equal(U, plain)
+
+
+def test_c2f_numba_engine_matches_torch_engine_and_thread_count():
+    ref, moving, truth = synthetic_pair(h=48, w=64)
+    opts = dict(outer_iterations=3, sor_iterations=10)
+    t = coarse2fine_flow(ref, moving, engine="torch", **opts)
+    n1 = coarse2fine_flow(ref, moving, engine="numba", threads=1, **opts)
+    n2 = coarse2fine_flow(ref, moving, engine="numba", threads=2, **opts)
+    np.testing.assert_array_equal(n1, n2)           # the result does not depend on the threads
+    np.testing.assert_allclose(n1, t, atol=2e-3)
+    assert endpoint_error(n1, truth, valid_mask(truth)) < 1.0
+
+
+def test_c2f_rejects_unknown_engine():
+    img = np.zeros((8, 8, 3), np.float32)
+    with pytest.raises(ValueError, match="engine"):
+        coarse2fine_flow(img, img, engine="fortran")
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_opencv_pyramid_matches_torch_pyramid(channels):
+    img = data.astronaut()[:150, :230].astype(np.float32) / 255
+    img = img if channels == 3 else img.mean(2, keepdims=True)
+    t = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
+    a, b = build_pyramid(t), build_pyramid_cv2(t)
+    assert len(a) == len(b) == len(pyramid_sizes(150, 230)) > 5
+    for x, y in zip(a, b):
+        assert x.shape == y.shape
+        np.testing.assert_allclose(y.numpy(), x.numpy(), atol=2e-4)

@@ -12,8 +12,9 @@ is OpenCV's ``calc(I0=ref, I1=moving)`` and pyflow's ``(u, v)`` for
 
 Backends (``method``):
 
-* ``'c2f'``: our torch implementation of Ce Liu's coarse-to-fine variational
-  flow, the method pyflow wraps (:mod:`lodetools.flow.c2f`); runs on CPU or CUDA.
+* ``'c2f'``: our implementation of Ce Liu's coarse-to-fine variational flow,
+  the method pyflow wraps (:mod:`lodetools.flow.c2f`): torch tensors on CUDA,
+  the same steps as compiled numba kernels on the CPU.
 * ``'pyflow'``: the original module, only if it is importable and is Ce Liu's
   (:mod:`lodetools.flow.pyflow_backend`); never installed by us.
 * ``'dis'``, ``'deepflow'``, ``'tvl1'``: OpenCV (:mod:`lodetools.flow.opencv`).
@@ -71,7 +72,7 @@ def estimate_flow(ref: np.ndarray, moving: np.ndarray, method: str = "c2f", **op
         Passed to the backend: for ``c2f`` see
         :func:`lodetools.flow.c2f.coarse2fine_flow` (``alpha``, ``ratio``,
         ``min_width``, ``outer_iterations``, ``inner_iterations``,
-        ``sor_iterations``, ``device``, ``threads``, ...); ``dis`` takes ``preset``.
+        ``sor_iterations``, ``device``, ``threads``, ``engine``, ...); ``dis`` takes ``preset``.
 
     Returns
     -------
