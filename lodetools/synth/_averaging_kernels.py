@@ -550,3 +550,13 @@ def _worker():
 
         _WORKER = ThreadPoolExecutor(1, thread_name_prefix="lodetools-average")
     return _WORKER
+
+
+def _forget_worker():
+    """In a forked child the parent's worker thread does not exist: start a new one when needed."""
+    global _WORKER
+    _WORKER = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_worker)
