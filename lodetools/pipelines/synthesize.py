@@ -33,7 +33,7 @@ from lodetools.errors import BadConfig, BadInput, LodeError, MissingInput
 from lodetools.io.images import list_images
 from lodetools.io.layout import item_key, write_pair
 from lodetools.io.paths import confined, safe_name
-from lodetools.io.video import count_frames, is_video_file, iter_frames, list_videos, probe_video
+from lodetools.io.video import VideoInfo, count_frames, is_video_file, iter_frames, list_videos, probe_video
 from lodetools.runner import RunSummary, WorkItem, item_rng, run_items
 from lodetools.synth.averaging import (
     Noise, Saturation, check_window_length, odd_lengths, plan_windows, synthesize_windows,
@@ -48,6 +48,7 @@ class Clip:
     path: Path
     n_frames: int
     fps: float | None
+    info: VideoInfo | None = None   # what probing found (reused when decoding)
 
 
 def find_clips(inputs) -> list[tuple[str, Path]]:
@@ -154,7 +155,7 @@ def probe_clip(name: str, path: Path, fps: float | None) -> Clip:
     n = info.n_frames if info.kind == "frames" else count_frames(path)
     if info.kind == "video" and info.n_frames and n < info.n_frames - max(1, 0.02 * info.n_frames):
         raise BadInput(f"video is truncated: {n} of {info.n_frames} frames", path)
-    return Clip(name, path, int(n), fps if fps else info.fps)
+    return Clip(name, path, int(n), fps if fps else info.fps, info)
 
 
 def process_clip(item: WorkItem, rng: np.random.Generator, *, out: Path, crf_spec: str,
@@ -177,7 +178,7 @@ def process_clip(item: WorkItem, rng: np.random.Generator, *, out: Path, crf_spe
                  "noise": None if noise is None else vars(noise).copy()}
     try:
         ring = max(lengths) + 1  # frames read into reused buffers: no fresh memory per frame
-        with contextlib.closing(iter_frames(clip.path, ring=ring)) as frames:
+        with contextlib.closing(iter_frames(clip.path, ring=ring, info=clip.info)) as frames:
             for res in synthesize_windows(enumerate(frames), windows, crf, saturation=saturation,
                                           noise=noise, rng=rng, bit_depth=bit_depth, reuse=ring):
                 iid = f"{res.window.middle:06d}"
