@@ -104,8 +104,11 @@ def main():
     ap.add_argument("--no-torch", action="store_true", help="leave out the (slow) torch engine of c2f")
     args = ap.parse_args()
     cv2.setNumThreads(1)
-    warm = np.random.default_rng(0).random((40, 56, 3), dtype=np.float32)
-    estimate_flow(warm, np.roll(warm, 1, 1), "c2f")   # compile / load the kernels outside the timings
+    # compile / load the kernels and start the thread pool outside the timings (a level of
+    # 160x240 runs the parallel code)
+    warm = np.random.default_rng(0).random((160, 240, 3), dtype=np.float32)
+    estimate_flow(warm, np.roll(warm, 1, 1), "c2f")
+    estimate_flow(warm, np.roll(warm, 1, 1), "c2f", engine="torch")
     methods = [("c2f", "c2f", {}), ("c2f (1 thr)", "c2f", {"threads": 1})]
     if not args.no_torch:
         methods.append(("c2f torch", "c2f", {"engine": "torch", "threads": 1}))

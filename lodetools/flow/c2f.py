@@ -481,7 +481,7 @@ def coarse2fine_flow(ref: np.ndarray, moving: np.ndarray, *, alpha: float = 0.01
 
 
 #: levels with at least this many pixels run the numba kernels on several threads
-PARALLEL_PIXELS = 100_000
+PARALLEL_PIXELS = 15_000
 
 
 def _numba_level(f1, f2, flow, *, alpha, outer, inner, sor, omega, threads):
