@@ -361,7 +361,6 @@ class WindowAverager:
             np.copyto(out[r0:r1], disp, casting="unsafe")  # truncation == floor for values >= 0
         return out
 
-
     def _kernel_codes(self) -> np.ndarray:
         """The window's 8-bit blurred codes by the fused kernel (LODE Eqs. (6)-(7)); ends the window."""
         from lodetools.synth import _averaging_kernels as kern
