@@ -68,7 +68,7 @@ def _filter_x(src, taps, out):
         for x in range(W - 4):
             oi[x] = t0 * r0[x] + t1 * r1[x] + t2 * r2[x] + t3 * r3[x] + t4 * r4[x]
         for x in (0, 1, W - 2, W - 1):
-            if x < 0 or (x >= 2 and x < W - 2):
+            if x < 0 or x >= W or (x >= 2 and x < W - 2):
                 continue
             o[x] = (t0 * row[min(max(x - 2, 0), W - 1)] + t1 * row[min(max(x - 1, 0), W - 1)]
                     + t2 * row[x] + t3 * row[min(x + 1, W - 1)] + t4 * row[min(x + 2, W - 1)])
@@ -200,7 +200,7 @@ _PACK = (5, 16, 6, 17, 10, 11, 12, 13, 14)
 
 
 @nb.njit(**_OPTS)
-def _coefficient_row(y, ix, iy, it, flow, d, alpha, first, K, wx, wy):
+def _coefficient_row(y, ix, iy, it, flow, d, alpha, K, wx, wy):
     """Row y of :func:`_coefficients`."""
     C, H, W = ix.shape
     eps2 = F32(0.001 ** 2)
@@ -212,30 +212,20 @@ def _coefficient_row(y, ix, iy, it, flow, d, alpha, first, K, wx, wy):
     wl, wu, l1, l2, fx = rows[5], rows[6], rows[7], rows[8], rows[9]
     p_, r_, q_, c1, c2 = rows[10], rows[11], rows[12], rows[13], rows[14]
     zrow = rows[15]
+    d0, d1r = d[0, y], d[1, y]
     for c in range(C):
         gxr, gyr, itr = ix[c, y], iy[c, y], it[c, y]
-        if first:
-            for x in range(W):
-                psi = half / np.sqrt(itr[x] * itr[x] + eps2)
-                pgx = psi * gxr[x]
-                pgy = psi * gyr[x]
-                a11[x] += pgx * gxr[x]
-                a12[x] += pgx * gyr[x]
-                a22[x] += pgy * gyr[x]
-                b1[x] += pgx * itr[x]
-                b2[x] += pgy * itr[x]
-        else:
-            d0, d1r = d[0, y], d[1, y]
-            for x in range(W):
-                r = itr[x] + gxr[x] * d0[x] + gyr[x] * d1r[x]
-                psi = half / np.sqrt(r * r + eps2)
-                pgx = psi * gxr[x]
-                pgy = psi * gyr[x]
-                a11[x] += pgx * gxr[x]
-                a12[x] += pgx * gyr[x]
-                a22[x] += pgy * gyr[x]
-                b1[x] += pgx * itr[x]
-                b2[x] += pgy * itr[x]
+        for x in range(W):
+            # the linearised residual with the current increment (d = 0 at the first IRLS step)
+            r = itr[x] + gxr[x] * d0[x] + gyr[x] * d1r[x]
+            psi = half / np.sqrt(r * r + eps2)
+            pgx = psi * gxr[x]
+            pgy = psi * gyr[x]
+            a11[x] += pgx * gxr[x]
+            a12[x] += pgx * gyr[x]
+            a22[x] += pgy * gyr[x]
+            b1[x] += pgx * itr[x]
+            b2[x] += pgy * itr[x]
     wr, wd = wx[y], wy[y]
     rows[16, :] = wr
     rows[17, :] = wd
@@ -284,7 +274,7 @@ def _coefficient_row(y, ix, iy, it, flow, d, alpha, first, K, wx, wy):
 
 
 @nb.njit(**_POPTS)
-def _coefficients(ix, iy, it, flow, d, alpha, first, K, wx, wy):
+def _coefficients(ix, iy, it, flow, d, alpha, K, wx, wy):
     """IRLS weights and the SOR system in sub-lattice layout (Liu's ``SmoothFlowSOR``).
 
     Writes K (4, 9, h, w): weights to the left/right/up/down neighbours (times
@@ -296,7 +286,7 @@ def _coefficients(ix, iy, it, flow, d, alpha, first, K, wx, wy):
     for y in nb.prange(ix.shape[1]):
         _smoothness_weights(y, flow, d, alpha, wx, wy)
     for y in nb.prange(ix.shape[1]):
-        _coefficient_row(y, ix, iy, it, flow, d, alpha, first, K, wx, wy)
+        _coefficient_row(y, ix, iy, it, flow, d, alpha, K, wx, wy)
 
 
 @nb.njit(**_OPTS)
@@ -419,8 +409,8 @@ def level_flow(f1, f2, flow, alpha, outer, inner, sor, omega, nbr, threads):
         _filter_x(blend, DERIV, ix)
         _filter_y(blend, DERIV, iy)
         d[:] = 0.0
-        for k in range(inner):
-            _coefficients(ix, iy, it, flow, d, alpha, k == 0, K, wx, wy)
+        for _ in range(inner):
+            _coefficients(ix, iy, it, flow, d, alpha, K, wx, wy)
             U[:] = 0.0
             _sor(U, K, nbr, sor, omega, H, threads)
             _gather(U, d)
