@@ -172,11 +172,8 @@ def _lut_pass_vbmi(typingctx, acc, frame, start, n, planes, first):
         acc_a = context.make_array(signature.args[0])(context, builder, acc_v)
         fr_a = context.make_array(signature.args[1])(context, builder, fr_v)
         pl_a = context.make_array(signature.args[4])(context, builder, pl_v)
-        pl = builder.bitcast(pl_a.data, _I8.as_pointer())
-        tabs = [builder.load(builder.bitcast(builder.gep(pl, [ir.Constant(_I64, 64 * j)]),
-                                             _V64B.as_pointer()), align=1) for j in range(16)]
-        perm = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V64B, [_V64B] * 3),
-                                              "llvm.x86.avx512.vpermi2var.qi.512")
+        tabs = _load_tables(builder, pl_a.data, 16)
+        perm = _vpermi2b(builder)
         frp = builder.gep(builder.bitcast(fr_a.data, _I8.as_pointer()), [start_v])
         accp = builder.bitcast(acc_a.data, _F32.as_pointer())
         v64f = ir.VectorType(_F32, 64)
@@ -193,6 +190,19 @@ def _lut_pass_vbmi(typingctx, acc, frame, start, n, planes, first):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _load_tables(builder, data, count):
+    """``count`` consecutive 64-byte vectors from an array's data pointer (the lookup tables)."""
+    base = builder.bitcast(data, _I8.as_pointer())
+    return [builder.load(builder.bitcast(builder.gep(base, [ir.Constant(_I64, 64 * j)]), _V64B.as_pointer()),
+                         align=1) for j in range(count)]
+
+
+def _vpermi2b(builder):
+    """The AVX-512 VBMI two-table byte permute (``vpermi2b``) as an LLVM intrinsic."""
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V64B, [_V64B] * 3),
+                                          "llvm.x86.avx512.vpermi2var.qi.512")
 
 
 def _vbmi_lookup(builder, perm, tabs, idx):
@@ -226,11 +236,8 @@ def _quantise_pass_vbmi(typingctx, acc, n, inv, qtabs, out, start):
         acc_a = context.make_array(signature.args[0])(context, builder, acc_v)
         q_a = context.make_array(signature.args[3])(context, builder, q_v)
         out_a = context.make_array(signature.args[4])(context, builder, out_v)
-        qp = builder.bitcast(q_a.data, _I8.as_pointer())
-        tabs = [builder.load(builder.bitcast(builder.gep(qp, [ir.Constant(_I64, 64 * j)]),
-                                             _V64B.as_pointer()), align=1) for j in range(32)]
-        perm = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V64B, [_V64B] * 3),
-                                              "llvm.x86.avx512.vpermi2var.qi.512")
+        tabs = _load_tables(builder, q_a.data, 32)
+        perm = _vpermi2b(builder)
         v64f, v64i = ir.VectorType(_F32, 64), ir.VectorType(_I32, 64)
         sqrt = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v64f, [v64f]),
                                               "llvm.sqrt.v64f32")
