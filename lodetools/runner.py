@@ -23,6 +23,7 @@ The item function must be picklable (a module-level function, or a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import multiprocessing as mp
@@ -61,7 +62,33 @@ class WorkItem:
 
 @dataclass
 class RunOptions:
-    """How to run: output folder, seed, parallelism, sharding, error policy."""
+    """How to run a pipeline (not what it computes).
+
+    Attributes
+    ----------
+    out : pathlib.Path
+        Output folder (or file, for a pipeline that writes one file).
+    seed : int
+        Every item's randomness comes from ``(seed, item key)``; recorded with
+        the parameters, since it changes the outputs.
+    workers : int
+        Local worker processes.
+    shard : tuple of int, optional
+        ``(K, N)``: process only shard K of N (1-based).
+    on_error : {'stop', 'skip'}
+        On a bad item: stop, or record it and go on.
+    overwrite : bool
+        Redo every item even if ``out`` holds results (made with other parameters too).
+    quiet : bool
+        No progress bar.
+    desc : str
+        Label of the progress bar.
+    device : str, optional
+        torch device of pipelines that use one (None: their default); not
+        recorded, where a computation runs does not change what it computes.
+    recipe : str, optional
+        The recipe file the parameters came from (recorded in ``dataset.json``).
+    """
 
     out: Path
     seed: int = 0
@@ -71,6 +98,8 @@ class RunOptions:
     overwrite: bool = False
     quiet: bool = False
     desc: str = ""
+    device: str | None = None
+    recipe: str | None = None
 
 
 @dataclass
@@ -89,6 +118,11 @@ class RunSummary:
         key -> traceback, for items that failed with an internal error.
     records : dict
         Every manifest record of this run's manifest file after the run, by key.
+    out : pathlib.Path or None
+        Where the pipeline wrote its outputs.
+    info : dict
+        What a pipeline reports beyond the items (inputs it left out and why,
+        statistics, curves); its docstring lists the keys.
     """
 
     done: list = field(default_factory=list)
@@ -96,6 +130,8 @@ class RunSummary:
     failed: dict = field(default_factory=dict)
     bugs: dict = field(default_factory=dict)
     records: dict = field(default_factory=dict)
+    out: Path | None = None
+    info: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -145,6 +181,49 @@ def manifest_file(out, shard) -> Path:
     if shard is None:
         return out / MANIFEST
     return out / SHARD_DIR / f"shard-{shard[0]:03d}-of-{shard[1]:03d}.jsonl"
+
+
+def jsonable(obj):
+    """``obj`` with paths as strings and tuples as lists, recursively (for JSON files)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return obj
+
+
+def recorded_parameters(params, opts: RunOptions | None = None, **inputs) -> dict:
+    """The effective parameters a pipeline writes into ``dataset.json`` and compares on resume.
+
+    Parameters
+    ----------
+    params : dataclass instance
+        The pipeline's typed parameters (:func:`dataclasses.asdict` of them).
+    opts : RunOptions, optional
+        Adds its ``seed`` (it changes the outputs; how the run runs does not).
+    **inputs
+        What the pipeline read (paths), recorded beside the parameters.
+
+    Returns
+    -------
+    dict
+        JSON-friendly (paths as strings, tuples as lists).
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class P:
+    ...     size: tuple = (2, 3)
+    >>> recorded_parameters(P(), RunOptions(out=Path("o"), seed=5), data=Path("d"))
+    {'data': 'd', 'size': [2, 3], 'seed': 5}
+    """
+    doc = {**inputs, **dataclasses.asdict(params)}
+    if opts is not None:
+        doc["seed"] = int(opts.seed)
+    return jsonable(doc)
 
 
 def check_output(out, command: str, params: dict, *, overwrite: bool) -> None:

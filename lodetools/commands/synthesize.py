@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lodetools.commands._options import computed_params, run_options, run_options_from
+from lodetools.commands._options import params_from_click, run_options, run_options_from
 
 
 @click.command(name="synthesize")
@@ -63,24 +63,13 @@ def command(ctx, **_):
     Example:
         lodetools synthesize --videos clips/ --recipe lode --val-fraction 0.25 --out lode-like/
     """
-    from lodetools.io.manifest import write_dataset_json
-    from lodetools.pipelines.synthesize import run_synthesize
+    from lodetools.pipelines.synthesize import SynthesizeParams, run
     from lodetools.recipe import resolve_params
-    from lodetools.runner import check_output, report
+    from lodetools.runner import report
 
-    params, recipe = resolve_params(ctx)
-    params["bit_depth"] = int(params["bit_depth"])
-    opts = run_options_from(params, desc="clips")
-    cp = computed_params(params)
-    check_output(opts.out, "synthesize", cp, overwrite=opts.overwrite)
-    plan, summary = run_synthesize(params, opts)
-    splits = {}
-    for rec in summary.records.values():
-        splits[rec["split"]] = splits.get(rec["split"], 0) + 1
-    write_dataset_json(opts.out, command="synthesize", params=cp, recipe=recipe,
-                       counts={"pairs": len(summary.records), "clips": len(plan.items), **splits},
-                       extra={"skipped_clips": plan.skipped,
-                              "clip_splits": dict(sorted(plan.splits.items()))})
-    for name, why in plan.skipped.items():
+    values, recipe = resolve_params(ctx)
+    summary = run(values["videos"], params_from_click(SynthesizeParams, values),
+                  run_options_from(values, desc="clips", recipe=recipe))
+    for name, why in summary.info["skipped_clips"].items():
         click.echo(f"  skipped clip {name}: {why}", err=True)
     sys.exit(report(summary, what="clips"))

@@ -25,6 +25,7 @@ import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -32,9 +33,11 @@ from lodetools.color.crf import parse_crf
 from lodetools.errors import BadConfig, BadInput, LodeError, MissingInput
 from lodetools.io.images import list_images
 from lodetools.io.layout import item_key, write_pair
+from lodetools.io.manifest import write_dataset_json
 from lodetools.io.paths import confined, safe_name
 from lodetools.io.video import VideoInfo, count_frames, is_video_file, iter_frames, list_videos, probe_video
-from lodetools.runner import RunSummary, WorkItem, item_rng, run_items
+from lodetools.runner import (RunOptions, RunSummary, WorkItem, check_output, item_rng, recorded_parameters,
+                              run_items)
 from lodetools.synth.averaging import (
     Noise, Saturation, check_window_length, odd_lengths, plan_windows, synthesize_windows,
 )
@@ -244,36 +247,131 @@ def plan(inputs, *, seed: int, lengths: list[int], fps: float | None, windows_pe
     return Plan(items, skipped, splits)
 
 
-def run_synthesize(params: dict, opts) -> tuple[Plan, RunSummary]:
-    """Run the pipeline with a command's effective parameters (see the command's help)."""
-    lengths = window_lengths(params.get("m"), params["frames_min"], params["frames_max"])
-    crf = parse_crf(params["crf"])
-    if params["bit_depth"] not in (8, 16):
-        raise BadConfig(f"--bit-depth {params['bit_depth']}: expected 8 or 16")
+COMMAND = "synthesize"
+
+
+@dataclass(frozen=True)
+class SynthesizeParams:
+    """What ``synthesize`` computes (the ``[synthesize]`` recipe values).
+
+    Attributes
+    ----------
+    m : int, optional
+        Fixed frames per blurred image (odd, >= 3); overrides the range below.
+    frames_min, frames_max : int
+        M is drawn per window from the odd values in ``[frames_min, frames_max]``
+        (LODE appendix A.1: 7 to 13).
+    windows_per_clip : int
+        Non-overlapping windows per clip (LODE: 1); 0 takes as many as fit,
+        back to back, as GoPro does [2]_.
+    crf : str
+        Camera response ``g`` of LODE Eqs. (6)-(7): ``gamma:G`` (GoPro: 2.2),
+        ``srgb``, ``linear``, or a file holding a 256 x 1|3 inverse-CRF table.
+    fps : float, optional
+        Frame rate of the input, recorded in provenance (None: the container's).
+    val_count, val_fraction, test_count, test_fraction : int or float, optional
+        Clips in the val / test splits, as a count or a fraction (one of each
+        pair); the split is by video, so no clip feeds two splits.
+    bit_depth : {8, 16}
+        PNG bit depth of the outputs.
+    saturation : bool
+        Boost clipped pixels by ``a ~ U(saturation_min, saturation_max)`` in
+        linear light before averaging, clip after (RSBlur [3]_; beyond GoPro/LODE).
+    saturation_min, saturation_max : float
+        Range of the boost (RSBlur: 0.25 to 1.75).
+    noise : bool
+        Poisson-Gaussian noise on the blurred image in linear light (beyond GoPro/LODE).
+    noise_shot, noise_read : float
+        Shot-noise scale ``a`` (variance ``a x``) and read-noise standard deviation.
+
+    References
+    ----------
+    .. [1] Li et al., "Real-World Deep Local Motion Deblurring" (LODE), AAAI 2023.
+    .. [2] Nah et al., "Deep Multi-Scale CNN for Dynamic Scene Deblurring", CVPR 2017.
+    .. [3] Rim et al., "Realistic Blur Synthesis for Learning Image Deblurring", ECCV 2022.
+    """
+
+    m: int | None = None
+    frames_min: int = 7
+    frames_max: int = 13
+    windows_per_clip: int = 1
+    crf: str = "gamma:2.2"
+    fps: float | None = None
+    val_count: int | None = None
+    val_fraction: float | None = None
+    test_count: int | None = None
+    test_fraction: float | None = None
+    bit_depth: Literal[8, 16] = 8
+    saturation: bool = False
+    saturation_min: float = 0.25
+    saturation_max: float = 1.75
+    noise: bool = False
+    noise_shot: float = 0.002
+    noise_read: float = 0.002
+
+
+def run(videos, params: SynthesizeParams, opts: RunOptions) -> RunSummary:
+    """Synthesise blurred/sharp pairs from the clips of ``videos`` into ``opts.out``.
+
+    Parameters
+    ----------
+    videos : sequence of path
+        Folders of videos and/or frame folders, single videos, single frame folders.
+    params : SynthesizeParams
+    opts : RunOptions
+
+    Returns
+    -------
+    RunSummary
+        ``info``: ``clips`` (usable clips), ``skipped_clips`` (name -> why),
+        ``clip_splits`` (name -> split).
+
+    Raises
+    ------
+    BadConfig
+        Bad parameters, or no input.
+    OutputConflict
+        ``opts.out`` holds a run with other parameters (without ``overwrite``).
+    """
+    videos = tuple(Path(v) for v in (videos or ()))
+    lengths = window_lengths(params.m, params.frames_min, params.frames_max)
+    crf = parse_crf(params.crf)
+    if params.bit_depth not in (8, 16):
+        raise BadConfig(f"--bit-depth {params.bit_depth}: expected 8 or 16")
     saturation = None
-    if params.get("saturation"):
-        lo, hi = params["saturation_min"], params["saturation_max"]
+    if params.saturation:
+        lo, hi = params.saturation_min, params.saturation_max
         if not 0 <= lo <= hi:
             raise BadConfig(f"saturation gain range {lo}..{hi}: need 0 <= min <= max")
         saturation = Saturation(lo, hi)
     noise = None
-    if params.get("noise"):
-        if params["noise_shot"] < 0 or params["noise_read"] < 0:
+    if params.noise:
+        if params.noise_shot < 0 or params.noise_read < 0:
             raise BadConfig("noise levels must be >= 0")
-        noise = Noise(params["noise_shot"], params["noise_read"])
-    if not params.get("videos"):
+        noise = Noise(params.noise_shot, params.noise_read)
+    if not videos:
         raise BadConfig("no input: give --videos DIR (a folder of videos or frame folders)")
-    p = plan(params["videos"], seed=opts.seed, lengths=lengths, fps=params.get("fps"),
-             windows_per_clip=params["windows_per_clip"], val_count=params.get("val_count"),
-             val_fraction=params.get("val_fraction"), test_count=params.get("test_count"),
-             test_fraction=params.get("test_fraction"), on_error=opts.on_error)
+    recorded = recorded_parameters(params, opts, videos=videos)
+    check_output(opts.out, COMMAND, recorded, overwrite=opts.overwrite)
+    p = plan(videos, seed=opts.seed, lengths=lengths, fps=params.fps,
+             windows_per_clip=params.windows_per_clip, val_count=params.val_count,
+             val_fraction=params.val_fraction, test_count=params.test_count,
+             test_fraction=params.test_fraction, on_error=opts.on_error)
     fn = functools.partial(process_clip, out=opts.out, crf_spec=crf.name if crf.kind != "table" else
-                           params["crf"], lengths=lengths, windows_per_clip=params["windows_per_clip"],
-                           bit_depth=params["bit_depth"], seed=opts.seed, saturation=saturation,
-                           noise=noise)
+                           params.crf, lengths=lengths, windows_per_clip=params.windows_per_clip,
+                           bit_depth=params.bit_depth, seed=opts.seed, saturation=saturation, noise=noise)
     summary = run_items(p.items, fn, opts)
-    return p, summary
+    splits: dict = {}
+    for rec in summary.records.values():
+        splits[rec["split"]] = splits.get(rec["split"], 0) + 1
+    write_dataset_json(opts.out, command=COMMAND, params=recorded, recipe=opts.recipe,
+                       counts={"pairs": len(summary.records), "clips": len(p.items), **splits},
+                       extra={"skipped_clips": p.skipped, "clip_splits": dict(sorted(p.splits.items()))})
+    summary.out = Path(opts.out)
+    summary.info = {"clips": len(p.items), "skipped_clips": dict(p.skipped),
+                    "clip_splits": dict(sorted(p.splits.items()))}
+    return summary
 
 
-__all__ = ["Clip", "Plan", "assign_splits", "find_clips", "plan", "probe_clip", "process_clip",
-           "run_synthesize", "window_lengths"]
+__all__ = ["Clip", "Plan", "SynthesizeParams", "assign_splits", "find_clips", "plan", "probe_clip",
+           "process_clip", "run", "window_lengths"]
