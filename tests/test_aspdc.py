@@ -97,7 +97,7 @@ def test_train_aspdc_cli_three_stages(tmp_path):
     linear light) of textured photo crops, and the net is tiny but not too narrow (width 16:
     64 channels at 1/4 resolution carry the full-resolution residual; width 4 gained
     ~0.3 dB in 150 iterations on a horizontal box blur)."""
-    from lodetools.train.trainer import load_checkpoint
+    from lodetools.train.checkpoint import load_checkpoint
     from tests._train_data import make_dataset
     from tests.test_simplenet import _crop_psnr, _lodetools
     data = make_dataset(tmp_path / "ds", n=2, local=False, blur_type="gaussian",

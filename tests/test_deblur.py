@@ -7,7 +7,8 @@ import torch
 from lodetools.cli import main as cli_main
 from lodetools.io.images import read_image, write_image
 from lodetools.train.inference import pad_to_multiple, predict_image, tile_starts
-from lodetools.train.trainer import build_model, model_record, save_checkpoint
+from lodetools.train.checkpoint import model_record, save_checkpoint
+from lodetools.train.registry import build_model
 
 from _train_data import make_dataset
 

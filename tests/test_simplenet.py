@@ -126,6 +126,6 @@ def test_train_simplenet_cli_psnr_rises(tmp_path):
     assert len(psnr) == 50
     assert psnr[-5:].mean() - psnr[:5].mean() >= 1.0, psnr
     # the saved model deblurs (rebuilt from its name and options)
-    from lodetools.train.trainer import load_checkpoint, rebuild_model
+    from lodetools.train.checkpoint import load_checkpoint, rebuild_model
     model = rebuild_model(load_checkpoint(run / "model.pt"))
     assert model(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)

@@ -59,21 +59,16 @@ def plan_jobs(inp, out, *, split: str = "test") -> list[Job]:
 
 def load_model(checkpoint, device: torch.device):
     """(model in eval mode, its TrainSpec's predict function, its multiple) from a checkpoint."""
-    from lodetools.train.trainer import find_spec, load_checkpoint, rebuild_model
-    ckpt = load_checkpoint(checkpoint)
-    model = rebuild_model(ckpt).to(device).eval()
-    spec = find_spec(ckpt.get("spec", ckpt["net"]))
-    if spec is not None:
-        return model, spec.predict, spec.multiple
-    return model, None, int(getattr(model, "multiple", 16))
+    from lodetools.train.checkpoint import load_model as _load
+    return _load(checkpoint, device)
 
 
 def deblur_files(jobs: list[Job], checkpoint, *, tile: int = 512, overlap: int = 32, device="auto",
                  overwrite: bool = False, amp: bool = True, quiet: bool = False) -> dict:
     """Deblur every job's image; returns counts ``{'written': n, 'skipped': m}``."""
     from lodetools.train.inference import predict_image
-    from lodetools.train.trainer import pick_device
-    dev = pick_device(device)
+    from lodetools.device import resolve_device
+    dev = resolve_device(device)
     model, predict, multiple = load_model(checkpoint, dev)
     todo = [j for j in jobs if overwrite or not j.dst.exists()]
     bar = None

@@ -26,7 +26,7 @@ from __future__ import annotations
 from lodetools.nets.aspdc import consistency_loss
 from lodetools.train import losses
 from lodetools.train.spec_simplenet import check_crop, crop_psnr
-from lodetools.train.trainer import Phase, Stage, TrainSpec
+from lodetools.train.registry import Phase, Stage, TrainSpec
 
 
 def deblur_loss(model, batch: dict, w: dict):

@@ -19,7 +19,7 @@ crop 192, the 8 flip/rotation modes.
 from __future__ import annotations
 
 from lodetools.train import losses
-from lodetools.train.trainer import Phase, Stage, TrainSpec
+from lodetools.train.registry import Phase, Stage, TrainSpec
 
 
 def lbp_loss(model, batch: dict, w: dict):

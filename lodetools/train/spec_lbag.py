@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from lodetools.train import losses
-from lodetools.train.trainer import Phase, Stage, TrainSpec
+from lodetools.train.registry import Phase, Stage, TrainSpec
 
 
 def _pyramid(x):

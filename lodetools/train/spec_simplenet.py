@@ -15,7 +15,7 @@ import torch
 from lodetools.errors import BadConfig
 from lodetools.metrics.batched import psnr_batch
 from lodetools.train import losses
-from lodetools.train.trainer import Phase, Stage, TrainSpec
+from lodetools.train.registry import Phase, Stage, TrainSpec
 
 
 def crop_psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -1,51 +1,7 @@
-"""Iteration-based trainer shared by every network, and the registry of training specs.
+"""Iteration-based trainer shared by every network.
 
-How a network plugs in
-----------------------
-Each trainable network has a *training spec*: a :class:`TrainSpec` object in
-a module named in :data:`SPECS` (``name -> "module:attribute"``, imported
-lazily). A spec says how to build the model, which losses each stage uses and
-how to get the deblurred image out of the model. To add network ``foo``:
-
-1. Write its builder in ``lodetools/nets/foo.py`` and register it in
-   ``lodetools.nets.REGISTRY`` (``build("foo", **opts)``).
-2. Write ``lodetools/train/spec_foo.py`` with ``SPEC = TrainSpec(...)``::
-
-       def l1_phase(model, batch, w):           # -> (loss, {name: value})
-           out = model(batch["blur"])              # (B, 3, H, W)
-           loss = w["l1"] * losses.l1_loss(out, batch["sharp"])
-           return loss, {"l1": loss}
-
-       SPEC = TrainSpec(
-           name="foo", net="foo", net_defaults={"width": 64},
-           loss_defaults={"l1": 1.0},
-           stages=lambda w: [Stage("main", [Phase(l1_phase)])],
-           predict=lambda model, x: model(x), multiple=4, lr=1e-4)
-
-   ``batch`` holds ``blur``/``sharp`` (B, 3, S, S) and ``mask`` (B, 1, S, S)
-   on the training device; ``w`` is the loss-weight dict (``loss_defaults``
-   overridden by ``--loss``; ``stages(w)`` receives it too). ``predict``
-   maps a (B, 3, H, W) batch to the deblurred (B, 3, H, W) image (used by
-   validation and ``lodetools deblur``); ``multiple`` is what H and W must
-   divide by; ``min_crop`` the smallest training crop the losses accept.
-   Several stages run one after another (each
-   gets ``fraction`` of ``--iters``, overridable by ``--stages
-   name=fraction,...``), each with a fresh Adam over the parameters that
-   are not in ``Stage.frozen`` (names of submodules, kept in eval mode) and
-   an optional learning rate ``Stage.lr``. A stage with several phases
-   alternates them every ``Stage.alternate_every`` iterations; each phase
-   draws from the dataset role it names (``"data"`` = ``--data``,
-   ``"global"`` = ``--global-data``; phases whose dataset is absent are
-   dropped). ``Phase.need_mask`` restricts its dataset to pairs with masks.
-   A model with extra networks (ASPDC's reblurring net) is one ``nn.Module``
-   holding both, made by ``TrainSpec.build(**net_opts)``; a stage freezes the
-   one it does not train (``Stage.frozen``), and ``predict`` picks the
-   deblurring output. Checkpoints store ``net``, the spec's name and the
-   options, so ``lodetools deblur`` rebuilds the same model (``rebuild_model``).
-3. Map it in :data:`SPECS` (already done for simplenet and aspdc) and add
-   ``lodetools/commands/train_foo.py``: a click command decorated with
-   ``@train_options`` from ``lodetools.commands._train_options`` that calls
-   ``run_train_command("foo", ctx)``.
+Networks plug in through :mod:`lodetools.train.registry` (how to add one: see
+its docstring).
 
 What the trainer does
 ---------------------
@@ -82,112 +38,10 @@ from torch import nn
 
 from lodetools.errors import BadConfig, MissingInput, OutputConflict
 from lodetools.io.atomic import atomic_write_bytes, atomic_write_text
+from lodetools.device import resolve_device
+from lodetools.train.checkpoint import load_checkpoint, model_record, save_checkpoint, unwrap  # noqa: F401
 from lodetools.train.datasets import CropDataset, PairSource, SampleBatches, load_source
-
-#: network name -> "module:attribute" of its :class:`TrainSpec`
-SPECS = {
-    "lbag": "lodetools.train.spec_lbag:SPEC",
-    "bladenet": "lodetools.train.spec_bladenet:SPEC",
-    "simplenet": "lodetools.train.spec_simplenet:SPEC",
-    "aspdc": "lodetools.train.spec_aspdc:SPEC",
-}
-
-LossFn = Callable[[nn.Module, dict, dict], tuple]
-
-
-@dataclass
-class Phase:
-    """One kind of training step: a loss on batches from one dataset role.
-
-    loss : callable ``(model, batch, weights) -> (loss tensor, {name: tensor})``
-    data : ``"data"`` (``--data``) or ``"global"`` (``--global-data``)
-    need_mask : only pairs that have a mask
-    name : shown in the logs
-    """
-
-    loss: LossFn
-    data: str = "data"
-    need_mask: bool = False
-    name: str = "main"
-
-
-@dataclass
-class Stage:
-    """A training stage: phases alternated every ``alternate_every`` iterations.
-
-    fraction : share of ``--iters`` (normalised over the stages)
-    frozen : names of submodules not trained in this stage (kept in eval mode)
-    lr : learning rate of this stage (default: the run's ``lr``)
-    """
-
-    name: str
-    phases: list
-    fraction: float = 1.0
-    frozen: tuple = ()
-    lr: float | None = None
-    alternate_every: int = 1
-
-
-@dataclass
-class TrainSpec:
-    """How to train one network (see the module docstring)."""
-
-    name: str
-    net: str
-    net_defaults: dict
-    loss_defaults: dict
-    stages: Callable[[dict], list]
-    predict: Callable[[nn.Module, torch.Tensor], torch.Tensor]
-    multiple: int = 16
-    lr: float = 1e-4
-    description: str = ""
-    #: smallest training crop the losses accept (e.g. SSIM windows at 1/4 scale)
-    min_crop: int = 0
-    #: optional ``build(**net_opts) -> nn.Module`` when the trained model is not just
-    #: ``lodetools.nets.build(net)`` (e.g. a deblurring net plus a reblurring net)
-    build: Callable | None = None
-
-
-def get_spec(name: str) -> TrainSpec:
-    """The :class:`TrainSpec` registered as ``name`` in :data:`SPECS`."""
-    try:
-        target = SPECS[name]
-    except KeyError:
-        raise BadConfig(f"unknown network {name!r}; known: {', '.join(SPECS)}") from None
-    mod, attr = target.split(":")
-    return getattr(importlib.import_module(mod), attr)
-
-
-def find_spec(name: str) -> TrainSpec | None:
-    """The spec registered as ``name``, or None (not registered, or its module is not there yet)."""
-    if name not in SPECS:
-        return None
-    try:
-        return get_spec(name)
-    except ModuleNotFoundError:
-        return None
-
-
-def build_model(net: str, net_opts: dict) -> nn.Module:
-    """Build the model trained as ``net``.
-
-    ``net`` names a training spec whose ``build`` makes the model (a network
-    with extra parts, e.g. ASPDC with its reblurring net), or else a network
-    of :mod:`lodetools.nets` built with ``net_opts``.
-    """
-    from lodetools import nets
-    try:
-        spec = find_spec(net)
-        if spec is not None:
-            if spec.build is not None:
-                return spec.build(**net_opts)
-            return nets.build(spec.net, **net_opts)
-        return nets.build(net, **net_opts)
-    except TypeError as exc:
-        raise BadConfig(f"bad options for network {net!r}: {exc}") from None
-    except ValueError as exc:
-        raise BadConfig(str(exc)) from None
-
+from lodetools.train.registry import Phase, Stage, TrainSpec, build_model, find_spec, get_spec  # noqa: F401
 
 @dataclass
 class TrainConfig:
@@ -233,17 +87,6 @@ class TrainConfig:
 
 # ---------------------------------------------------------------- environment
 
-def pick_device(spec: str = "auto") -> torch.device:
-    """``auto``: cuda > mps > cpu; or an explicit torch device string."""
-    if spec != "auto":
-        return torch.device(spec)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 @dataclass
 class DistInfo:
     rank: int = 0
@@ -276,11 +119,6 @@ def wrap_ddp(model: nn.Module, device: torch.device, info: DistInfo) -> nn.Modul
     from torch.nn.parallel import DistributedDataParallel as DDP
     ids = [device.index if device.index is not None else info.local_rank] if device.type == "cuda" else None
     return DDP(model, device_ids=ids, find_unused_parameters=True)
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") and isinstance(
-        model, torch.nn.parallel.DistributedDataParallel) else model
 
 
 # ---------------------------------------------------------------- schedule
@@ -328,55 +166,6 @@ def _batched_metrics():
 
 
 # ---------------------------------------------------------------- checkpoints
-
-def save_checkpoint(path, state: dict) -> None:
-    """Write ``state`` atomically with ``torch.save``."""
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_checkpoint(path) -> dict:
-    """Read a checkpoint with ``torch.load(weights_only=True)`` onto the CPU.
-
-    Raises
-    ------
-    MissingInput, BadInput
-    """
-    from lodetools.errors import BadInput
-    path = Path(path)
-    if not path.is_file():
-        raise MissingInput("checkpoint not found", path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt/truncated/foreign file
-        raise BadInput(f"not a readable checkpoint: {type(exc).__name__}", path) from None
-
-
-def model_record(net: str, net_opts: dict, model: nn.Module, spec: str | None = None) -> dict:
-    """What ``deblur`` needs: network name (``lodetools.nets``), training spec, options, weights."""
-    return {"format": "lodetools-model-1", "net": net, "spec": spec or net, "net_opts": dict(net_opts),
-            "model": unwrap(model).state_dict()}
-
-
-def rebuild_model(ckpt: dict) -> nn.Module:
-    """Rebuild the network a checkpoint describes and load its weights.
-
-    Uses the training spec's ``build`` when the checkpoint names a spec that
-    has one, else ``lodetools.nets.build(ckpt['net'])``.
-    """
-    from lodetools.errors import BadInput
-    if not isinstance(ckpt, dict) or "net" not in ckpt or "model" not in ckpt:
-        raise BadInput("checkpoint lacks the network name or weights")
-    opts = dict(ckpt.get("net_opts", {}))
-    spec = find_spec(ckpt.get("spec", ckpt["net"]))
-    if spec is not None and spec.build is not None:
-        model = build_model(spec.name, opts)
-    else:
-        model = build_model(ckpt["net"], opts)
-    model.load_state_dict(ckpt["model"])
-    return model
-
 
 # ---------------------------------------------------------------- the trainer
 
@@ -443,7 +232,7 @@ class Trainer:
         self.cfg, self.quiet, self.stop_at = cfg, quiet, stop_at
         self.spec = get_spec(cfg.net)
         self.out = Path(cfg.out)
-        self.device = pick_device(cfg.device)
+        self.device = resolve_device(cfg.device)
         self.dist = setup_distributed(self.device)
         if self.device.type == "cuda" and self.dist.world > 1:
             self.device = torch.device("cuda", self.dist.local_rank)

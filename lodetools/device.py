@@ -1,0 +1,43 @@
+"""The one device policy of lodetools: which torch device a computation runs on."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
+
+
+def resolve_device(device=None) -> torch.device:
+    """The :class:`torch.device` to run on.
+
+    Parameters
+    ----------
+    device : None, str or torch.device
+        ``None`` or ``"auto"``: CUDA when available, else Apple's MPS, else
+        the CPU. Otherwise a torch device (``"cpu"``, ``"cuda:1"``, ...); a
+        CUDA or MPS request on a machine without one falls back to the CPU
+        with a warning, so a command written for a GPU machine still runs.
+
+    Returns
+    -------
+    torch.device
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    dev = torch.device(device)
+    if (dev.type == "cuda" and not torch.cuda.is_available()) or (dev.type == "mps" and not _mps_available()):
+        warnings.warn(f"device {device} is not available here; running on the CPU", stacklevel=2)
+        return torch.device("cpu")
+    return dev
