@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lodetools.commands._options import computed_params, run_options, run_options_from
+from lodetools.commands._options import params_from_click, run_options, run_options_from
 
 
 @click.command(name="blur-ratio")
@@ -42,25 +42,19 @@ def command(ctx, **_):
     Example:
         lodetools stats blur-ratio --videos lode_clips/ --videos gopro_clips/ --label LODE --label GoPro --out stats/
     """
-    from lodetools.io.manifest import write_dataset_json
-    from lodetools.pipelines.blur_ratio import run_blur_ratio
+    from lodetools.pipelines.blur_ratio import BlurRatioInputs, BlurRatioParams, run
     from lodetools.recipe import resolve_params
-    from lodetools.runner import check_output, report
+    from lodetools.runner import report
 
-    params, recipe = resolve_params(ctx, "stats.blur-ratio")
-    opts = run_options_from(params, desc="videos")
-    cp = computed_params(params)
-    check_output(opts.out, "stats blur-ratio", cp, overwrite=opts.overwrite)
-    curves, skipped, summary = run_blur_ratio(params, opts)
-    counts = {lab: sum(r["dataset"] == lab for r in summary.records.values()) for lab in curves}
-    write_dataset_json(opts.out, command="stats blur-ratio", params=cp, recipe=recipe,
-                       counts={"videos": len(summary.records), **counts},
-                       extra={"skipped_pairs": skipped})
+    values, recipe = resolve_params(ctx, "stats.blur-ratio")
+    summary = run(params_from_click(BlurRatioInputs, values), params_from_click(BlurRatioParams, values),
+                  run_options_from(values, desc="videos", recipe=recipe))
+    skipped = summary.info["skipped_pairs"]
     for key, why in list(skipped.items())[:20]:
         click.echo(f"  skipped {key}: {why}", err=True)
     if len(skipped) > 20:
         click.echo(f"  ... and {len(skipped) - 20} more skipped pairs (see dataset.json)", err=True)
-    for lab, c in curves.items():
+    for lab, c in summary.info["curves"].items():
         click.echo(f"{lab}: ratio {c[5]:.3f} at 0.5 px, {c[10]:.3f} at 1 px, {c[20]:.3f} at 2 px, "
                    f"{c[50]:.3f} at 5 px", err=True)
     sys.exit(report(summary, what="videos"))

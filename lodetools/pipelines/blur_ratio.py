@@ -32,7 +32,8 @@ from lodetools.io.paths import safe_name
 from lodetools.io.video import count_frames, iter_frames, probe_video
 from lodetools.masks.ratio import THRESHOLDS, frames_for_fps, ratio_curve
 from lodetools.pipelines.synthesize import find_clips
-from lodetools.runner import RunSummary, WorkItem, run_items
+from lodetools.io.manifest import write_dataset_json
+from lodetools.runner import RunOptions, RunSummary, WorkItem, check_output, recorded_parameters, run_items
 
 
 @dataclass(frozen=True)
@@ -160,13 +161,72 @@ def write_outputs(out: Path, curves: dict, records, counts: dict) -> None:
     atomic_write_bytes(out / "blur_ratio.png", png.getvalue())
 
 
-def run_blur_ratio(params: dict, opts) -> tuple[dict, dict, RunSummary]:
-    """Run the pipeline; returns (mean curves, skipped pairs, run summary)."""
-    k = params.get("frames")
+COMMAND = "stats blur-ratio"
+
+
+@dataclass(frozen=True)
+class BlurRatioInputs:
+    """The datasets to measure.
+
+    Attributes
+    ----------
+    videos : tuple of pathlib.Path
+        Datasets given as folders of videos and/or frame folders.
+    pairs : tuple of pathlib.Path
+        Datasets written by ``synthesize``: frames are re-read from each
+        pair's source video, starting at its sharp frame.
+    """
+
+    videos: tuple[Path, ...] = ()
+    pairs: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class BlurRatioParams:
+    """How the blurred-area ratio is measured (LODE section 5.1, Figure 3).
+
+    Attributes
+    ----------
+    label : tuple of str
+        Dataset names for the plot, in order: the ``videos`` datasets, then
+        the ``pairs`` datasets (empty: folder names).
+    fps : float, optional
+        Frame rate of every input (None: the container's, or the pairs'
+        provenance).
+    frames : int, optional
+        Consecutive frames per measurement, flow from the first to the last
+        (None: from the frame rate so the run spans about 1/120 s, LODE
+        section 5.1: 2 at 120 fps, 3 at 240/250 fps).
+    """
+
+    label: tuple[str, ...] = ()
+    fps: float | None = None
+    frames: int | None = None
+
+
+def run(inputs: BlurRatioInputs, params: BlurRatioParams, opts: RunOptions) -> RunSummary:
+    """Measure every video, write the curves, ``dataset.json`` and the plot into ``opts.out``.
+
+    Returns
+    -------
+    RunSummary
+        ``info``: ``curves`` (label -> mean ratio per threshold of
+        :data:`~lodetools.masks.ratio.THRESHOLDS`) and ``skipped_pairs``
+        (key -> why).
+
+    Raises
+    ------
+    BadConfig
+        No dataset, bad ``frames`` or labels.
+    OutputConflict
+        ``opts.out`` holds a run with other parameters (without ``overwrite``).
+    """
+    recorded = recorded_parameters(params, opts, videos=inputs.videos, pairs=inputs.pairs)
+    check_output(opts.out, COMMAND, recorded, overwrite=opts.overwrite)
+    k = params.frames
     if k is not None and k < 2:
         raise BadConfig(f"--frames {k}: need at least 2")
-    labels, sources, skipped = collect_sources(params.get("videos") or (), params.get("pairs") or (),
-                                               params.get("label") or (), params.get("fps"))
+    labels, sources, skipped = collect_sources(inputs.videos, inputs.pairs, params.label, params.fps)
     items = [WorkItem(f"{safe_name(s.dataset, what='label')}/{s.name}", s) for s in sources]
     summary = run_items(items, functools.partial(measure, n_frames=k), opts)
     records = list(summary.records.values())
@@ -174,4 +234,9 @@ def run_blur_ratio(params: dict, opts) -> tuple[dict, dict, RunSummary]:
     counts = {lab: sum(r["dataset"] == lab for r in records) for lab in labels}
     if curves:
         write_outputs(Path(opts.out), curves, records, counts)
-    return curves, skipped, summary
+    write_dataset_json(opts.out, command=COMMAND, params=recorded, recipe=opts.recipe,
+                       counts={"videos": len(summary.records), **{lab: counts[lab] for lab in curves}},
+                       extra={"skipped_pairs": skipped})
+    summary.out = Path(opts.out)
+    summary.info = {"curves": curves, "skipped_pairs": skipped}
+    return summary
