@@ -12,7 +12,7 @@ here side by side):
 3. The whole pipeline (``run_masks``: PNG decode, masks, PNG encode, manifest,
    statistics) with ``--workers 1`` against ``--workers 2`` (one scene per worker).
 
-Parameters: the recipe's (``pipelines/reloblur.toml`` [masks]). Default size
+Parameters: the recipe's (``lodetools/recipes/reloblur.toml`` [masks]). Default size
 1076x718 (half of ReLoBlur's); ``--full`` uses ReLoBlur's 2152x1436.
 
     PYTHONPATH=$PWD python benchmarks/bench_masks.py [--full] [--pairs 5]

@@ -2,7 +2,7 @@
 
 Prints the best parameter sets (mean IoU against the true moving-object
 masks, blurred-fraction error in percentage points) and the IoU of the
-current recipe (``pipelines/reloblur.toml`` [masks]). The MOG2 foregrounds are
+current recipe (``lodetools/recipes/reloblur.toml`` [masks]). The MOG2 foregrounds are
 computed once per MOG2 setting and re-used across morphology settings.
 
     PYTHONPATH=$PWD python benchmarks/tune_masks.py [--world rig|own] [--size 240x320] [--scenes 8] [--jitter 1]

@@ -16,14 +16,23 @@ from pathlib import Path
 import click
 
 from lodetools.errors import BadConfig, MissingInput
+from lodetools.resources import RECIPES, find_shipped, shipped_names
 
-#: repository folder holding the shipped recipes (``pipelines/*.toml``)
-RECIPE_DIR = Path(__file__).resolve().parent.parent / "pipelines"
 _DOC_KEYS = {"description", "source", "paper"}
+#: subfolders of ``lodetools/recipes`` searched for a recipe name
+_RECIPE_SUBFOLDERS = ("", "train")
 
 
-def find_recipe(spec) -> Path:
-    """A recipe path: an existing file, or the name of a shipped recipe (``lode``).
+def find_recipe(spec):
+    """A recipe: an existing file, or the name of a recipe shipped in ``lodetools/recipes`` (``lode``).
+
+    Shipped recipes are package data (``lodetools/recipes/*.toml`` and
+    ``recipes/train/*.toml``), found with :mod:`importlib.resources`.
+
+    Returns
+    -------
+    pathlib.Path or importlib.resources.abc.Traversable
+        Has ``read_text``; ``str()`` of it is recorded as the recipe's path.
 
     Raises
     ------
@@ -32,10 +41,11 @@ def find_recipe(spec) -> Path:
     p = Path(spec)
     if p.is_file():
         return p
-    for cand in (RECIPE_DIR / spec, RECIPE_DIR / f"{spec}.toml", RECIPE_DIR / "train" / f"{spec}.toml"):
-        if cand.is_file():
-            return cand
-    raise MissingInput("recipe not found", spec)
+    found = find_shipped(RECIPES, spec, subfolders=_RECIPE_SUBFOLDERS)
+    if found is None:
+        names = ", ".join(shipped_names(RECIPES, subfolders=_RECIPE_SUBFOLDERS))
+        raise MissingInput(f"recipe not found; shipped recipes: {names}", spec)
+    return found
 
 
 def load_recipe(spec, section: str) -> tuple[Path, dict]:
@@ -43,7 +53,8 @@ def load_recipe(spec, section: str) -> tuple[Path, dict]:
 
     Returns
     -------
-    path : pathlib.Path
+    path : pathlib.Path or importlib.resources.abc.Traversable
+        From :func:`find_recipe`.
     values : dict
         Option name -> value (documentation keys removed).
 

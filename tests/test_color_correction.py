@@ -6,6 +6,7 @@ import pytest
 from lodetools.color import correction as cc
 from lodetools.color.photometric import apply_beta, estimate_beta, quad_channels, register_quads
 from lodetools.errors import BadConfig
+from lodetools.io.bayer import channel_map
 from lodetools.io.calibration import read_calibration, write_calibration
 from lodetools.io.raw import read_raw
 from lodetools.sim import rig
@@ -149,7 +150,7 @@ def test_isp_steps_against_references():
     img = rng.random((5, 6, 3)).astype(np.float32)
     np.testing.assert_allclose(apply_matrix(img, m), np.einsum("ij,hwj->hwi", m, img), rtol=1e-5)
     board = cc.cast_bayer(np.tile([0, 0, 0, 0, 0, 0, 0, 0, 0, 1.0], (3, 1)), (20, 20), "RGGB")
-    board *= np.array([0.4, 0.8, 0.5])[cc.channel_map((20, 20), "RGGB")]
+    board *= np.array([0.4, 0.8, 0.5])[channel_map((20, 20), "RGGB")]
     np.testing.assert_allclose(white_balance_from_patch(board, "RGGB"), [2.0, 1.0, 1.6])
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import rawpy
 
-from lodetools.color.correction import cast_bayer, channel_map
+from lodetools.color.correction import cast_bayer
+from lodetools.io.bayer import channel_map
 from lodetools.sim import rig
 
 

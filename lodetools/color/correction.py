@@ -30,44 +30,12 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from lodetools.errors import BadConfig, BadInput
-
-#: names of the ten cubic terms, in the order of ReLoBlur Eq. (5)
-TERMS = ("x^3", "x^2 y", "x y^2", "y^3", "x^2", "x y", "y^2", "x", "y", "1")
-#: colour channels of the polynomials (both greens of a Bayer quad share G)
-CHANNELS = ("R", "G", "B")
-#: Bayer pattern name -> 2x2 colour indices (0 R, 1 G, 2 B), row-major
-PATTERNS = {
-    "RGGB": ((0, 1), (1, 2)),
-    "BGGR": ((2, 1), (1, 0)),
-    "GRBG": ((1, 0), (2, 1)),
-    "GBRG": ((1, 2), (0, 1)),
-}
-
-
-def pattern_indices(pattern: str) -> np.ndarray:
-    """The 2x2 colour-index array (0 R, 1 G, 2 B) of a Bayer pattern name.
-
-    Raises
-    ------
-    BadConfig
-        For a name that is not RGGB, BGGR, GRBG or GBRG.
-    """
-    p = str(pattern).upper()
-    if p not in PATTERNS:
-        raise BadConfig(f"unknown Bayer pattern {pattern!r}: expected one of {', '.join(PATTERNS)}")
-    return np.array(PATTERNS[p], dtype=np.int64)
-
-
-def channel_map(shape: tuple[int, int], pattern: str) -> np.ndarray:
-    """Per-pixel colour index (0 R, 1 G, 2 B) of a Bayer image of ``shape``."""
-    h, w = shape
-    idx = pattern_indices(pattern)
-    return np.tile(idx, ((h + 1) // 2, (w + 1) // 2))[:h, :w]
+from lodetools.io.bayer import channel_map
+# the calibration record and its term order are the file format's (io); the fit fills them
+from lodetools.io.calibration import CHANNELS, TERMS, CastFit  # noqa: F401
 
 
 def normalisation(shape: tuple[int, int]) -> dict:
@@ -160,38 +128,6 @@ def cast_bayer(coeffs_rgb, shape: tuple[int, int], pattern: str, norm: dict | No
         if sel.any():
             out[sel] = poly_image(coeffs_rgb[c], shape, norm)[sel]
     return out
-
-
-@dataclass
-class CastFit:
-    """A fitted location-dependent cast (the content of a calibration file).
-
-    Attributes
-    ----------
-    coeffs : ndarray (3, 10)
-        Cast polynomial ``g = local / centre`` per channel R, G, B (ReLoBlur
-        Eqs. (4)-(5)); the correction is ``raw / g``.
-    shape : (H, W)
-        Image size the calibration was made for.
-    pattern : str
-    norm : dict
-        Coordinate normalisation (see :func:`normalisation`).
-    patches : (rows, cols)
-    residual : ndarray (3,)
-        RMS relative residual of the fit over the patches, per channel.
-    nonuniformity_before, nonuniformity_after : ndarray (3,)
-        ``(max - min) / max`` of the lightbox patch means per channel, before
-        and after correction.
-    """
-
-    coeffs: np.ndarray
-    shape: tuple
-    pattern: str
-    norm: dict
-    patches: tuple = (16, 12)
-    residual: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    nonuniformity_before: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    nonuniformity_after: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
 def _patch_edges(shape, patches):

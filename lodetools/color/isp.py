@@ -29,8 +29,8 @@ import threading
 
 import numpy as np
 
-from lodetools.color.correction import channel_map, pattern_indices
 from lodetools.errors import BadConfig
+from lodetools.io.bayer import channel_map, pattern_indices
 
 GAMMAS = ("srgb", "2.2", "linear")
 

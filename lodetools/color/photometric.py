@@ -27,8 +27,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lodetools.color.correction import channel_map
 from lodetools.errors import BadConfig, BadInput
+from lodetools.io.bayer import channel_map
 
 REGIONS = ("static", "full")
 

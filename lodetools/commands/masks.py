@@ -9,7 +9,7 @@ import click
 
 from lodetools.commands._options import computed_params, run_options, run_options_from
 
-#: tuned on the synthetic world (see docs/commands/masks.md); pipelines/reloblur.toml [masks] holds the same
+#: tuned on the synthetic world (see docs/commands/masks.md); lodetools/recipes/reloblur.toml [masks] holds the same
 DEFAULTS = dict(history=500, var_threshold=16.0, background_ratio=0.9, mixtures=5, shadow_threshold=0.5,
                 var_init=15.0, var_min=4.0, shift_tolerance=0,
                 shadows="foreground", init_frames=3, learning_rate=-1.0, erode=7, dilate=11)

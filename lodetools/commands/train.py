@@ -6,5 +6,5 @@ command = lazy_group(
     "train",
     {"lbag": "train_lbag", "bladenet": "train_bladenet", "simplenet": "train_simplenet",
      "aspdc": "train_aspdc"},
-    help="Train a deblurring network on a paired dataset (recipes in pipelines/train/).",
+    help="Train a deblurring network on a paired dataset (recipes in lodetools/recipes/train/).",
 )

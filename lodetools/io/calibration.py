@@ -1,4 +1,4 @@
-"""Colour calibration files (``calibration/<camera>.toml``) and a small TOML writer.
+"""Colour calibration files (``<camera>.toml``) and a small TOML writer.
 
 A calibration file holds one camera's location-dependent cast (ReLoBlur
 Eqs. (3)-(5)) as written by ``lodetools calibrate color``::
@@ -26,21 +26,64 @@ Eqs. (3)-(5)) as written by ``lodetools calibrate color``::
 
     [provenance]
     lightbox = "..."  sha256 = "..."  tool = "lodetools 0.1.0"  created = "..."
+
+:class:`CastFit` is the file's content in memory; it is filled by
+:func:`lodetools.color.correction.fit_cast` and applied by
+:func:`lodetools.color.correction.correct_bayer`. The synthetic rig's two
+cameras are shipped as package data (``lodetools/calibration/sim-blur.toml``,
+``sim-sharp.toml``): :func:`find_calibration` takes their names.
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from lodetools.color.correction import CHANNELS, TERMS, CastFit
 from lodetools.errors import BadConfig, MissingInput
 from lodetools.io.atomic import atomic_write_text
+from lodetools.resources import CALIBRATION, find_shipped, shipped_names
 
 MODEL = "cast g = local / centre (cubic in normalised x, y); corrected = raw / g"
+#: names of the ten cubic terms, in the order of ReLoBlur Eq. (5) (the order of the coefficients)
+TERMS = ("x^3", "x^2 y", "x y^2", "y^3", "x^2", "x y", "y^2", "x", "y", "1")
+#: colour channels of the polynomials (both greens of a Bayer quad share G)
+CHANNELS = ("R", "G", "B")
+
+
+@dataclass
+class CastFit:
+    """A fitted location-dependent cast (the content of a calibration file).
+
+    Attributes
+    ----------
+    coeffs : ndarray (3, 10)
+        Cast polynomial ``g = local / centre`` per channel R, G, B (ReLoBlur
+        Eqs. (4)-(5)), in the order of :data:`TERMS`; the correction is ``raw / g``.
+    shape : (H, W)
+        Image size the calibration was made for.
+    pattern : str
+    norm : dict
+        Coordinate normalisation ``cx, cy, sx, sy`` (``xn = (x - cx) / sx``).
+    patches : (cols, rows)
+    residual : ndarray (3,)
+        RMS relative residual of the fit over the patches, per channel.
+    nonuniformity_before, nonuniformity_after : ndarray (3,)
+        ``(max - min) / max`` of the lightbox patch means per channel, before
+        and after correction.
+    """
+
+    coeffs: np.ndarray
+    shape: tuple
+    pattern: str
+    norm: dict
+    patches: tuple = (16, 12)
+    residual: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    nonuniformity_before: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    nonuniformity_after: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
 def toml_value(v) -> str:
@@ -92,19 +135,43 @@ def write_calibration(path, fit: CastFit, *, camera: str, provenance: dict) -> N
     atomic_write_text(path, dump_toml(doc, "# lodetools colour calibration (ReLoBlur Eqs. (3)-(5))"))
 
 
-def read_calibration(path) -> CastFit:
-    """Read a calibration TOML written by :func:`write_calibration`.
+def find_calibration(spec):
+    """A calibration file: an existing file, or the name of a shipped one (``sim-blur``).
+
+    Shipped calibrations are package data (``lodetools/calibration/*.toml``),
+    found with :mod:`importlib.resources`.
+
+    Returns
+    -------
+    pathlib.Path or importlib.resources.abc.Traversable
+        Has ``read_text``; ``str()`` of it names the file.
 
     Raises
     ------
     MissingInput
-        No such file.
+        Neither a file nor a shipped name.
+    """
+    path = Path(spec)
+    if path.is_file():
+        return path
+    found = None if path.parent != Path(".") else find_shipped(CALIBRATION, str(spec))
+    if found is None:
+        raise MissingInput("calibration file not found; shipped calibrations: "
+                           + ", ".join(shipped_names(CALIBRATION)), path)
+    return found
+
+
+def read_calibration(path) -> CastFit:
+    """Read a calibration TOML written by :func:`write_calibration` (a path or a shipped name).
+
+    Raises
+    ------
+    MissingInput
+        No such file (see :func:`find_calibration`).
     BadConfig
         Not valid TOML, or missing/ill-shaped fields.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingInput("calibration file not found", path)
+    path = find_calibration(path)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
         coeffs = np.array([doc["coefficients"][ch] for ch in CHANNELS], np.float64)

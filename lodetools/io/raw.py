@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lodetools.color.correction import PATTERNS, channel_map
 from lodetools.errors import BadConfig, BadInput, MissingInput
+from lodetools.io.bayer import PATTERNS, channel_map
 from lodetools.io.images import natural_key
 
 #: extensions read through the rig description instead of libraw

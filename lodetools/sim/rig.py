@@ -56,9 +56,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lodetools.color.correction import CHANNELS, TERMS, cast_bayer, channel_map, normalisation, poly_image
+from lodetools.color.correction import CHANNELS, TERMS, cast_bayer, normalisation, poly_image
 from lodetools.errors import BadConfig
 from lodetools.io.atomic import atomic_write_bytes, atomic_write_text
+from lodetools.io.bayer import channel_map
 from lodetools.io.calibration import dump_toml
 from lodetools.io.images import encode_image
 from lodetools.runner import item_rng

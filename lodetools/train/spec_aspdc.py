@@ -13,7 +13,7 @@ paper's Sec. 3.4:
    lambda = ``--loss lam=`` 0.1), reblurring net frozen.
 
 Adam, lr 1e-4 (1e-5 for fine-tuning), crops 256, batch 6 (Sec. 4.1); recipe
-``pipelines/train/aspdc.toml``. The paper halves each stage's rate every
+``lodetools/recipes/train/aspdc.toml``. The paper halves each stage's rate every
 1000 (fine-tuning: 200) epochs until 1e-6; the trainer's schedule
 (``--lr-milestones``/``--lr-step``) is global over the three stages instead,
 so it also scales the fine-tuning rate. The training-crop PSNR of the trained

@@ -12,7 +12,7 @@ Stages (fractions of ``--iters``, ``--stages`` overrides):
 
 The paper says MSE for the reconstruction term; the official code and the
 issue use L1, which is followed here. Adam lr 1e-3 halved at epochs
-150/200/300 of 300+ (``lr_milestones`` in ``pipelines/train/bladenet.toml``),
+150/200/300 of 300+ (``lr_milestones`` in ``lodetools/recipes/train/bladenet.toml``),
 crop 192, the 8 flip/rotation modes.
 """
 

@@ -10,7 +10,7 @@ training code). Weights: l1 = 1, ssim = 1, fft = 0.1; **gate = 0.1, as in the
 official code** (the appendix says 0.01; pass ``--loss gate=0.01`` for the
 paper's value). ``shift`` is the shift radius (1; 0 disables the
 shift-invariant operation). Adam, lr 1e-4, halved every 100k iterations;
-patch 256, batch 12 (ReLoBlur Sec. 6.1); recipe ``pipelines/train/lbag.toml``.
+patch 256, batch 12 (ReLoBlur Sec. 6.1); recipe ``lodetools/recipes/train/lbag.toml``.
 """
 
 from __future__ import annotations

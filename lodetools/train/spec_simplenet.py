@@ -3,7 +3,7 @@ with Light Global Context Refinement", ICCV 2021).
 
 Loss: L1 between the output and the sharp image (SimpleNet Sec. 3.5). Adam
 (beta 0.9, 0.999), batch 8, lr 1e-4 (Sec. 3.5), recipe
-``pipelines/train/simplenet.toml``. The per-iteration training-crop PSNR
+``lodetools/recipes/train/simplenet.toml``. The per-iteration training-crop PSNR
 (8-bit rounded, dB) is logged as the ``psnr`` part, and the blurry input's
 as ``psnr_in`` (their difference is the gain, free of the crops' content).
 """
