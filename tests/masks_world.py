@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lodetools.sim.photos import BACKGROUNDS, composite, linear_photo, make_cutout, pose_matrix, render_layer
+from lodetools.sim.photos import BACKGROUNDS, composite, linear_photo, make_cutout, render_layer
+from lodetools.synth.cutout import pose_matrix
 
 
 def _render(bg, objs, t):

@@ -39,6 +39,7 @@ from lodetools.sim import photos
 from lodetools.sim.trajectory import (
     FourierPath, camera_shake, compose_affine, pose_at, random_trajectory, shake_matrix,
 )
+from lodetools.synth.cutout import Cutout, pose_matrix
 
 #: how the 8-bit frames relate to the linear render (written into truth.json)
 LINEAR_LIGHT_NOTE = ("frame = round(255 * crf.to_display(linear)); linear = crf.to_linear(frame / 255) "
@@ -50,7 +51,7 @@ LINEAR_LIGHT_NOTE = ("frame = round(255 * crf.to_display(linear)); linear = crf.
 class SceneObject:
     """A moving foreground object: its cut-out and its trajectory."""
 
-    cutout: photos.Cutout
+    cutout: Cutout
     path: FourierPath
 
 
@@ -173,7 +174,7 @@ class Clip:
         layers, mats = [], []
         for obj in self.objects:
             center, angle, scale = pose_at(obj.path, t)
-            mat = photos.pose_matrix(center, angle, scale, obj.cutout.alpha.shape)
+            mat = pose_matrix(center, angle, scale, obj.cutout.alpha.shape)
             if cam is not None:
                 mat = compose_affine(cam[0], mat)
             layers.append(photos.render_layer(obj.cutout, mat, (h, w)))

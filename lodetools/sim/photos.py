@@ -9,11 +9,12 @@ blobs. Nothing is downloaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import numpy as np
+
+from lodetools.synth.cutout import Cutout
 
 #: photographs usable as backgrounds (all bundled with scikit-image, no download)
 BACKGROUNDS = ("coffee", "chelsea", "rocket", "astronaut", "hubble_deep_field",
@@ -69,25 +70,6 @@ def linear_photo(name: str, size: tuple[int, int], *, gamma: float = 2.2) -> np.
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     out = cv2.resize(crop, (w, h), interpolation=interp)
     return np.power(np.clip(out, 0, 1), gamma).astype(np.float32)
-
-
-@dataclass
-class Cutout:
-    """A foreground object: linear RGB texture and a soft alpha mask.
-
-    Attributes
-    ----------
-    rgb : ndarray, float32 (h, w, 3)
-        Linear-light colours.
-    alpha : ndarray, float32 (h, w)
-        Coverage in ``[0, 1]`` with soft (blurred) edges; zero on the border.
-    source : str
-        ``"<texture photo>/<shape>"``.
-    """
-
-    rgb: np.ndarray
-    alpha: np.ndarray
-    source: str
 
 
 def blob_mask(rng: np.random.Generator, size: int, *, harmonics: int = 4,
@@ -169,20 +151,6 @@ def make_cutout(rng: np.random.Generator, size: int, *, texture: str | None = No
     return Cutout(rgb=rgb, alpha=alpha, source=f"{texture}/{shape}")
 
 
-def pose_matrix(center: tuple[float, float], angle_deg: float, scale: float,
-                cutout_shape: tuple[int, int]) -> np.ndarray:
-    """2x3 affine matrix taking cut-out pixel coordinates to canvas coordinates.
-
-    The cut-out's centre goes to ``center = (x, y)``, rotated counter-clockwise
-    by ``angle_deg`` and scaled by ``scale`` about its centre.
-    """
-    h, w = cutout_shape
-    m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle_deg, scale)
-    m[0, 2] += center[0] - (w - 1) / 2.0
-    m[1, 2] += center[1] - (h - 1) / 2.0
-    return m
-
-
 def render_layer(cutout: Cutout, matrix: np.ndarray, canvas_shape: tuple[int, int]
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Warp a cut-out onto a canvas.
@@ -191,7 +159,7 @@ def render_layer(cutout: Cutout, matrix: np.ndarray, canvas_shape: tuple[int, in
     ----------
     cutout : Cutout
     matrix : ndarray (2, 3)
-        From :func:`pose_matrix`.
+        From :func:`lodetools.synth.cutout.pose_matrix`.
     canvas_shape : (H, W)
 
     Returns

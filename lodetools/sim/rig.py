@@ -63,7 +63,8 @@ from lodetools.io.bayer import channel_map
 from lodetools.io.calibration import dump_toml
 from lodetools.io.images import encode_image
 from lodetools.runner import item_rng
-from lodetools.sim.photos import BACKGROUNDS, composite, make_cutout, pose_matrix, render_layer
+from lodetools.sim.photos import BACKGROUNDS, composite, make_cutout, render_layer
+from lodetools.synth.cutout import pose_matrix
 
 #: presets: image size (H, W), scenes, captures per scene, sub-frames of the long exposure
 PRESETS = {

@@ -24,7 +24,8 @@ from lodetools.color.crf import CRF
 from lodetools.io.atomic import atomic_write_bytes, atomic_write_text
 from lodetools.io.images import encode_image
 from lodetools.io.voc import CLASS_DIR, JPEG_DIR, LIST_DIR, OBJECT_DIR, VOC_CLASSES, VOID, encode_label_png
-from lodetools.sim.photos import BACKGROUNDS, composite, linear_photo, make_cutout, pose_matrix, render_layer
+from lodetools.sim.photos import BACKGROUNDS, composite, linear_photo, make_cutout, render_layer
+from lodetools.synth.cutout import pose_matrix
 
 #: preset -> number of images, (height, width), boundary band radius (px)
 PRESETS = {

@@ -45,7 +45,7 @@ import numpy as np
 
 from lodetools.color.crf import CRF
 from lodetools.errors import BadConfig, BadInput
-from lodetools.sim.photos import Cutout, pose_matrix
+from lodetools.synth.cutout import Cutout, pose_matrix
 
 
 @dataclass(frozen=True)
