@@ -11,6 +11,8 @@ import importlib
 #: network name -> "module:builder"
 REGISTRY = {
     "lbag": "lodetools.nets.lbag:build_lbag",
+    "mimo-unet": "lodetools.nets.mimo:build_mimo_unet",
+    "mimo-unet+": "lodetools.nets.mimo:build_mimo_unet_plus",
     "bladenet": "lodetools.nets.bladenet:build_bladenet",
     "simplenet": "lodetools.nets.simplenet:build_simplenet",
     "aspdc": "lodetools.nets.aspdc:build_aspdc",

@@ -107,13 +107,21 @@ class ASPDCNet(nn.Module):
         Number of (ResBlocks + ASPDC) groups (paper: 6).
     num_res : int
         ResBlocks per group (paper: 2).
+    signed : bool
+        Work on [-1, 1] data as the authors' code: the (B, 3, H, W) input in
+        [0, 1] is mapped by ``(x - 0.5) / 0.5`` (their ``Normalize(mean=0.5,
+        std=0.5)``) and the output back by ``(y + 1) / 2``. Their test script
+        clamps ``y`` to [-1, 1] first; clamping the mapped output to [0, 1]
+        (as :func:`lodetools.train.inference.predict_image` does) is the same.
+        False: the network sees and returns [0, 1] data.
     """
 
     #: H and W must be multiples of this
     multiple = 4
 
-    def __init__(self, widths=(32, 64, 128), groups=6, num_res=2):
+    def __init__(self, widths=(32, 64, 128), groups=6, num_res=2, signed=False):
         super().__init__()
+        self.signed = bool(signed)
         c0, c1, c2 = widths
         self.head = nn.Sequential(nn.Conv2d(3, c0, 3, 1, 1), _lrelu(), ResBlock(c0), ResBlock(c0),
                                   nn.Conv2d(c0, c1, 3, 2, 1), _lrelu(),
@@ -130,12 +138,15 @@ class ASPDCNet(nn.Module):
     def forward(self, blurry):
         if blurry.shape[-1] % 4 or blurry.shape[-2] % 4:
             raise ValueError(f"ASPDC needs H and W divisible by 4, got {tuple(blurry.shape[-2:])}")
+        if self.signed:
+            blurry = (blurry - 0.5) / 0.5
         x = self.head(blurry)
         outs = []
         for g in self.groups:
             x = g(x)
             outs.append(x)
-        return self.tail(self.dense(torch.cat(outs, 1))) + blurry
+        out = self.tail(self.dense(torch.cat(outs, 1))) + blurry
+        return (out + 1) / 2 if self.signed else out
 
 
 class DynamicFilter(nn.Module):
@@ -169,10 +180,13 @@ class ReblurNet(nn.Module):
         Encoder channels (paper: 16, 32, 64, 128).
     kernel_size : int
         Dynamic filter size K (paper: 3).
+    signed : bool
+        Work on [-1, 1] data as the authors' code (see :class:`ASPDCNet`).
     """
 
-    def __init__(self, widths=(16, 32, 64, 128), kernel_size=3):
+    def __init__(self, widths=(16, 32, 64, 128), kernel_size=3, signed=False):
         super().__init__()
+        self.signed = bool(signed)
         c0, c1, c2, c3 = widths
         kk = kernel_size * kernel_size
 
@@ -218,8 +232,11 @@ class ReblurNet(nn.Module):
             raise ValueError("blurry and sharp must have the same shape")
         if blurry.shape[-1] % 8 or blurry.shape[-2] % 8:
             raise ValueError(f"reblur net needs H and W divisible by 8, got {tuple(blurry.shape[-2:])}")
+        if self.signed:
+            blurry, sharp = (blurry - 0.5) / 0.5, (sharp - 0.5) / 0.5
         kernels = self._run(torch.cat([blurry, sharp], 1))          # upper branch
-        return self.tail(self._run(torch.cat([sharp, sharp], 1), kernels))  # lower branch
+        out = self.tail(self._run(torch.cat([sharp, sharp], 1), kernels))  # lower branch
+        return (out + 1) / 2 if self.signed else out
 
 
 def consistency_loss(deblurred, sharp, blurry, reblur, lam: float = 0.1):
@@ -249,7 +266,7 @@ def xavier_init_(model: nn.Module) -> nn.Module:
     return model
 
 
-def build_aspdc(width: int = 32, groups: int = 6, num_res: int = 2) -> ASPDCNet:
+def build_aspdc(width: int = 32, groups: int = 6, num_res: int = 2, signed: bool = False) -> ASPDCNet:
     """ASPDC deblurring network; width 32, 6 groups, 2 ResBlocks: the paper's (15,016,503 params).
 
     Parameters
@@ -257,13 +274,15 @@ def build_aspdc(width: int = 32, groups: int = 6, num_res: int = 2) -> ASPDCNet:
     width : int
         Full-resolution channels; 1/2 and 1/4 resolution use 2x and 4x.
     groups, num_res : int
+    signed : bool
+        [-1, 1] data inside the network, as the authors' code (see :class:`ASPDCNet`).
     """
-    return xavier_init_(ASPDCNet((width, 2 * width, 4 * width), groups, num_res))
+    return xavier_init_(ASPDCNet((width, 2 * width, 4 * width), groups, num_res, signed=signed))
 
 
-def build_reblur(width: int = 16) -> ReblurNet:
+def build_reblur(width: int = 16, signed: bool = False) -> ReblurNet:
     """ASPDC reblurring network; width 16 is the paper's (998,802 params). Xavier init."""
-    return xavier_init_(ReblurNet((width, 2 * width, 4 * width, 8 * width)))
+    return xavier_init_(ReblurNet((width, 2 * width, 4 * width, 8 * width), signed=signed))
 
 
 class ASPDCPair(nn.Module):
@@ -287,6 +306,6 @@ class ASPDCPair(nn.Module):
 
 
 def build_aspdc_pair(width: int = 32, groups: int = 6, num_res: int = 2,
-                     reblur_width: int = 16) -> ASPDCPair:
+                     reblur_width: int = 16, signed: bool = False) -> ASPDCPair:
     """Deblurring + reblurring networks for ``lodetools train aspdc`` (paper sizes by default)."""
-    return ASPDCPair(build_aspdc(width, groups, num_res), build_reblur(reblur_width))
+    return ASPDCPair(build_aspdc(width, groups, num_res, signed), build_reblur(reblur_width, signed))

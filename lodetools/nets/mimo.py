@@ -131,3 +131,23 @@ class MIMOUNetPlain(MIMOUNet):
     def forward(self, x):
         outs, pyr = super().forward(x)
         return [o + p for o, p in zip(outs, pyr)]
+
+
+def build_mimo_unet(base: int = 32, num_res: int = 8, dropout: float = 0.0) -> MIMOUNetPlain:
+    """MIMO-UNet (6,807,171 parameters at the defaults); ``forward`` gives the 3 scales' images.
+
+    Parameters
+    ----------
+    base : int
+        Width of the first scale (32).
+    num_res : int
+        ResBlocks per encoder/decoder block (8).
+    dropout : float
+        Dropout2d on the fused skips (0: MIMO-UNet has none).
+    """
+    return MIMOUNetPlain(base=int(base), num_res=int(num_res), dropout=float(dropout))
+
+
+def build_mimo_unet_plus(base: int = 32, num_res: int = 20, dropout: float = 0.1) -> MIMOUNetPlain:
+    """MIMO-UNet+ (16,107,651 parameters at the defaults): 20 ResBlocks per block, Dropout2d 0.1."""
+    return MIMOUNetPlain(base=int(base), num_res=int(num_res), dropout=float(dropout))
