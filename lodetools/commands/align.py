@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from lodetools.commands._options import run_options, run_options_from
+from lodetools.commands._options import run_options
+from lodetools.flow import METHODS as FLOW_METHODS
 
-FLOW_METHODS = ("c2f", "pyflow", "dis", "deepflow", "tvl1")
 #: options shared with ``lodetools develop`` (align develops every scene first)
 DEVELOP_OPTIONS = ("raw_pairs", "calib_blur", "calib_sharp", "split", "beta_region", "white_balance",
                    "gamma", "bit_depth", "no_color_matrix", "no_refining_step", "qa_sigma")
@@ -49,13 +49,12 @@ def command(ctx, **params):
 
         lodetools align --raw-pairs rig --out aligned --recipe reloblur --calib-blur cal/blur.toml --calib-sharp cal/sharp.toml
     """
-    from lodetools.pipelines.align import run_align
-    from lodetools.recipe import resolve_params
+    from lodetools.commands.develop import develop_values
+    from lodetools.pipelines.align import AlignParams, run
     from lodetools.runner import report
 
-    params, recipe = resolve_params(ctx, "align")
-    summary = run_align(params, run_options_from(params, desc="align"), recipe=recipe)
-    code = report(summary, what="scenes")
+    inputs, params, opts = develop_values(ctx, "align", AlignParams)
+    code = report(run(inputs, params, opts), what="scenes")
     if code:
         sys.exit(code)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lodetools.commands._options import run_options, run_options_from
+from lodetools.commands._options import params_from_click, run_options, run_options_from
 
 
 @click.command("develop", context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,12 +57,30 @@ def command(ctx, **params):
       lodetools develop --raw-pairs rig --out developed \\
           --calib-blur calibration/cam-b.toml --calib-sharp calibration/cam-s.toml
     """
-    from lodetools.pipelines.develop import run_develop
-    from lodetools.recipe import resolve_params
+    from lodetools.pipelines.develop import DevelopParams, run
     from lodetools.runner import report
 
-    params, recipe = resolve_params(ctx, "develop")
-    summary = run_develop(params, run_options_from(params, desc="develop"), recipe=recipe)
-    code = report(summary, what="scenes")
+    inputs, params, opts = develop_values(ctx, "develop", DevelopParams)
+    code = report(run(inputs, params, opts), what="scenes")
     if code:
         sys.exit(code)
+
+
+#: flags ``--no-X`` of develop and align that set the parameter ``X`` to false
+NEGATIVE_FLAGS = ("no_color_matrix", "no_refining_step", "no_densify")
+
+
+def develop_values(ctx: click.Context, section: str, params_cls):
+    """Inputs, typed parameters and run options of ``develop`` or ``align`` (recipe, then flags).
+
+    The negative flags map onto the parameters' positive fields
+    (``--no-color-matrix`` -> ``color_matrix=False``).
+    """
+    from lodetools.pipelines.develop import RawInputs
+    from lodetools.recipe import resolve_params
+
+    values, recipe = resolve_params(ctx, section)
+    params = params_from_click(params_cls, values,
+                               **{f[3:]: not values[f] for f in NEGATIVE_FLAGS if f in values})
+    opts = run_options_from(values, desc=section, recipe=recipe, device=values.get("device"))
+    return params_from_click(RawInputs, values), params, opts

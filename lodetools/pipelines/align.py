@@ -40,30 +40,30 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
 
-from lodetools.errors import BadInput, MissingInput
+from lodetools.errors import BadConfig, BadInput, MissingInput
+from lodetools.flow import METHODS as FLOW_METHODS
 from lodetools.flow import estimate_flow
 from lodetools.flow.warp import densify_flow, valid_mask, warp_image
-from lodetools.io.atomic import atomic_write_bytes, atomic_write_text
+from lodetools.io.atomic import atomic_write_bytes
 from lodetools.io.calibration import read_calibration
 from lodetools.io.images import read_mask
 from lodetools.io.layout import item_key, write_pair
-from lodetools.io.manifest import sha256_file, write_dataset_json
 from lodetools.io.paths import confined, safe_name
 from lodetools.io.raw import read_rig_config, scan_raw_pairs
 from lodetools.metrics.delta_l import delta_l
 from lodetools.metrics.psnr_ssim import psnr, ssim
-from lodetools.pipelines.develop import (REFERENCE_ID, DevelopOptions, _round, develop_scene,
-                                         resolve_develop_inputs)
-from lodetools.runner import WorkItem, check_output, run_items
+from lodetools.pipelines.develop import (REFERENCE_ID, DevelopParams, RawInputs, _round, develop_scene,
+                                         finish_raw_run, start_raw_run)
+from lodetools.runner import RunOptions, RunSummary, WorkItem, run_items
 
-QA_FILE = "qa.jsonl"
 #: file name of an optional local-blur mask drawn on the blur camera's image
 MASK_SUFFIX = "_mask.png"
 
@@ -148,7 +148,7 @@ def _align_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sharp
                            "reference_sharp): align estimates the cameras' flow on it", scene.folder)
     rig = read_rig_config(raw_pairs)
     dev = develop_scene(scene, read_calibration(calib_blur), read_calibration(calib_sharp),
-                        rig=rig, options=DevelopOptions(**develop_options))
+                        rig=rig, options=develop_options)
     ref = dev.pairs[0]
     assert ref.static and ref.id == REFERENCE_ID
     flow, finfo = scene_flow(ref.sharp, ref.blur, method=method, densify=densify,
@@ -196,48 +196,66 @@ def _align_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sharp
     return records
 
 
-def run_align(params: dict, opts, *, recipe: str | None = None):
-    """Run ``lodetools align`` with effective parameters ``params``.
+@dataclass(frozen=True)
+class AlignParams(DevelopParams):
+    """What ``align`` computes: the development (:class:`DevelopParams`) plus the geometric alignment.
+
+    Attributes
+    ----------
+    flow : {'c2f', 'pyflow', 'dis', 'deepflow', 'tvl1'}
+        Optical flow between the cameras, estimated once per scene on the
+        static reference pair. ReLoBlur ("Geometrical Alignment") uses pyflow,
+        Ce Liu's coarse-to-fine method; ``c2f`` is our implementation of it,
+        ``pyflow`` the original module if built, the others OpenCV's.
+    flow_alpha : float
+        c2f smoothness weight (pyflow's default 0.012).
+    densify : bool
+        Replace unreliable flow vectors by RIC's edge-preserving interpolation
+        of the reliable ones (ReLoBlur's "CMTF" could not be identified).
+    residual_threshold : float
+        A flow vector is unreliable where the warped reference blur differs
+        from the reference sharp by more than this (smoothed luminance, 0-1
+        scale; not in the paper).
+    """
+
+    flow: Literal["c2f", "pyflow", "dis", "deepflow", "tvl1"] = "c2f"
+    flow_alpha: float = 0.012
+    densify: bool = True
+    residual_threshold: float = 0.1
+
+
+def run(inputs: RawInputs, params: AlignParams, opts: RunOptions) -> RunSummary:
+    """Develop and align every scene of ``inputs.raw_pairs`` into a paired dataset in ``opts.out``.
+
+    ``opts.device`` is the torch device of ``c2f`` (None: CUDA when available).
 
     Returns
     -------
     RunSummary
+        ``info['qa_mean']``: mean static-pair PSNR/SSIM/Delta-L before and
+        after alignment over the scenes.
     """
-    from lodetools.commands._options import computed_params
-
-    raw_pairs = Path(params["raw_pairs"])
-    calib, develop_options = resolve_develop_inputs(params)
+    if params.flow not in FLOW_METHODS:
+        raise BadConfig(f"bad flow method {params.flow!r}: expected {', '.join(FLOW_METHODS)}")
+    if not params.flow_alpha > 0 or params.residual_threshold < 0:
+        raise BadConfig("need flow_alpha > 0 and residual_threshold >= 0")
     flow_options = {}
-    if params["flow"] == "c2f":
-        flow_options = {"alpha": float(params["flow_alpha"])}
-        if params["device"]:
-            flow_options["device"] = params["device"]
-    scenes = scan_raw_pairs(raw_pairs)
-    cp = computed_params(params)
-    cp.pop("device", None)          # where the flow runs does not change what it computes
-    cp["calib_blur_sha256"] = sha256_file(calib["blur"])
-    cp["calib_sharp_sha256"] = sha256_file(calib["sharp"])
-    check_output(opts.out, "align", cp, overwrite=opts.overwrite)
-    split = params["split"]
-    items = [WorkItem(item_key(split, s.name, REFERENCE_ID), s) for s in scenes]
-    fn = functools.partial(_align_scene, out=opts.out, raw_pairs=raw_pairs.resolve(),
-                           calib_blur=calib["blur"], calib_sharp=calib["sharp"],
-                           develop_options=develop_options, split=split, bit_depth=int(params["bit_depth"]),
-                           method=params["flow"], densify=not params["no_densify"],
-                           residual_threshold=float(params["residual_threshold"]), flow_options=flow_options)
+    if params.flow == "c2f":
+        flow_options = {"alpha": float(params.flow_alpha)}
+        if opts.device:
+            flow_options["device"] = opts.device
+    raw = start_raw_run("align", inputs, params, opts)
+    split = params.split
+    items = [WorkItem(item_key(split, s.name, REFERENCE_ID), s) for s in raw.scenes]
+    fn = functools.partial(_align_scene, out=opts.out, raw_pairs=raw.raw_pairs, calib_blur=raw.calib["blur"],
+                           calib_sharp=raw.calib["sharp"], develop_options=params, split=split,
+                           bit_depth=params.bit_depth, method=params.flow, densify=params.densify,
+                           residual_threshold=float(params.residual_threshold), flow_options=flow_options)
     summary = run_items(items, fn, opts)
-    qa = [{"scene": r["scene"], **r["qa"]} for r in summary.records.values() if r.get("qa")]
-    atomic_write_text(Path(opts.out) / QA_FILE, "".join(json.dumps(q, sort_keys=True) + "\n" for q in qa))
-    counts = {"pairs": len(summary.records), "scenes": len({r["scene"] for r in summary.records.values()}),
-              "static": sum(1 for r in summary.records.values() if r.get("static")),
-              "masks": sum(1 for r in summary.records.values() if "mask" in r.get("files", {}))}
-    extra = {}
-    if qa:
-        extra["qa_mean"] = {k: float(np.mean([q[k] for q in qa]))
-                            for k in ("psnr_before", "psnr_after", "ssim_before", "ssim_after",
-                                      "delta_l_before", "delta_l_after")}
-    write_dataset_json(opts.out, command="align", params=cp, recipe=recipe, counts=counts, extra=extra)
-    return summary
+    masks = sum(1 for r in summary.records.values() if "mask" in r.get("files", {}))
+    return finish_raw_run("align", raw, summary, opts, counts={"masks": masks}, qa_mean=lambda qa: {
+        k: float(np.mean([q[k] for q in qa])) for k in ("psnr_before", "psnr_after", "ssim_before", "ssim_after",
+                                                         "delta_l_before", "delta_l_after")})
 
 
-__all__ = ["flow_stats", "reliable_flow", "run_align", "scene_flow", "static_pair_qa"]
+__all__ = ["AlignParams", "flow_stats", "reliable_flow", "run", "scene_flow", "static_pair_qa"]

@@ -32,6 +32,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -47,47 +48,90 @@ from lodetools.io.layout import item_key, write_pair
 from lodetools.io.manifest import sha256_file, write_dataset_json
 from lodetools.io.raw import RawFrame, RawScene, RigConfig, check_pair, read_raw, read_rig_config, scan_raw_pairs
 from lodetools.metrics.delta_l import delta_l
-from lodetools.runner import WorkItem, check_output, run_items
+from lodetools.runner import RunOptions, RunSummary, WorkItem, check_output, recorded_parameters, run_items
 
 WHITE_BALANCES = ("auto", "whiteboard", "metadata", "grayworld", "none")
 REFERENCE_ID = "reference"
 QA_FILE = "qa.jsonl"
 
 
-@dataclass
+@dataclass(frozen=True)
 class DevelopOptions:
-    """How to develop (the ``[develop]`` recipe values).
+    """How to develop a scene (what :func:`develop_scene` needs).
 
     Attributes
     ----------
     beta_region : {'static', 'full'}
-        Region of the beta means (``full`` is ReLoBlur Eq. (6) as printed).
+        Region of the means of the brightness coefficient beta (ReLoBlur
+        Eq. (6)): the static background (registered, moving objects left out;
+        more accurate) or the whole image (``full``: Eq. (6) as printed).
     white_balance : {'auto', 'whiteboard', 'metadata', 'grayworld', 'none'}
-        ``auto``: whiteboard pair if present, else camera metadata, else gray world.
+        ``auto``: the scene's whiteboard pair if present (ReLoBlur "Paired
+        Image Post-processing"), else camera metadata, else gray world.
     color_matrix : bool
         Apply the camera -> sRGB matrix (metadata or rig.toml) when known.
     gamma : {'srgb', '2.2', 'linear'}
+        Output transfer curve.
     refining_step : bool
-        Menon's refining step.
+        Menon's refining step (Menon et al. 2007, the demosaicing ReLoBlur names).
     demosaic : {'menon', 'bilinear'}
     qa_sigma : float
         Gaussian sigma (pixels) of the luminance before the smoothed Delta-L
-        (noise would otherwise dominate it); the plain Delta-L is reported too.
+        (ReLoBlur appendix Eq. (1)); noise would otherwise dominate it. The
+        plain Delta-L is reported too.
     """
 
-    beta_region: str = "static"
-    white_balance: str = "auto"
+    beta_region: Literal["static", "full"] = "static"
+    white_balance: Literal["auto", "whiteboard", "metadata", "grayworld", "none"] = "auto"
     color_matrix: bool = True
-    gamma: str = "srgb"
+    gamma: Literal["srgb", "2.2", "linear"] = "srgb"
     refining_step: bool = True
-    demosaic: str = "menon"
+    demosaic: Literal["menon", "bilinear"] = "menon"
     qa_sigma: float = 1.5
 
     def check(self) -> None:
+        """Raise :class:`BadConfig` naming a bad value."""
         if self.white_balance not in WHITE_BALANCES:
             raise BadConfig(f"bad white balance {self.white_balance!r}: expected {', '.join(WHITE_BALANCES)}")
         if self.beta_region not in ("static", "full"):
             raise BadConfig(f"bad beta region {self.beta_region!r}: expected static or full")
+        if self.qa_sigma < 0:
+            raise BadConfig(f"bad qa_sigma {self.qa_sigma}: must be >= 0")
+
+
+@dataclass(frozen=True)
+class DevelopParams(DevelopOptions):
+    """What ``develop`` computes: :class:`DevelopOptions` plus where and how the pairs are written.
+
+    Attributes
+    ----------
+    split : {'train', 'val', 'test'}
+        Split the pairs are written under.
+    bit_depth : {8, 16}
+        PNG bit depth (released ReLoBlur images are 8-bit PNG).
+    """
+
+    split: Literal["train", "val", "test"] = "test"
+    bit_depth: Literal[8, 16] = 8
+
+
+@dataclass(frozen=True)
+class RawInputs:
+    """What ``develop`` and ``align`` read.
+
+    Attributes
+    ----------
+    raw_pairs : pathlib.Path
+        Capture folder: ``<scene>/reference_*``, ``whiteboard_*``,
+        ``<id>_blur``/``<id>_sharp`` RAW files (+ optional ``rig.toml``).
+    calib_blur, calib_sharp : pathlib.Path, optional
+        Each camera's colour calibration (``lodetools calibrate color``);
+        None: ``[cameras.<role>] calibration`` in ``rig.toml``.
+    """
+
+    raw_pairs: Path
+    calib_blur: Path | None = None
+    calib_sharp: Path | None = None
 
 
 @dataclass
@@ -290,14 +334,14 @@ def _process_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sha
             "raw": {"blur": str(Path(p.info["blur_raw"]).resolve().relative_to(raw_pairs)),
                     "sharp": str(Path(p.info["sharp_raw"]).resolve().relative_to(raw_pairs))},
             "beta": [round(float(v), 6) for v in p.beta],
-            "beta_region": options["beta_region"],
+            "beta_region": options.beta_region,
             "static_fraction": round(float(p.info.get("static_fraction", 1.0)), 4),
             "pattern": p.info["pattern"],
         }
         records.append(rec)
 
     dev = develop_scene(scene, read_calibration(calib_blur), read_calibration(calib_sharp),
-                        rig=rig, options=DevelopOptions(**options), on_pair=write)
+                        rig=rig, options=options, on_pair=write)
     wb = {"source": dev.wb_source, "gains": [round(float(v), 6) for v in dev.wb_gains]}
     for rec in records:
         rec["provenance"]["white_balance"] = wb
@@ -316,33 +360,31 @@ def _round(obj):
     return obj
 
 
-def resolve_develop_inputs(params: dict) -> tuple[dict, dict]:
-    """Calibration files and develop options from a command's effective parameters.
+def resolve_calibrations(inputs: RawInputs) -> dict:
+    """Each camera's calibration file, checked readable.
 
-    Used by ``develop`` and ``align``. A missing ``--calib-<role>`` falls back to
-    ``[cameras.<role>] calibration`` in the capture folder's ``rig.toml``.
+    A missing ``calib_<role>`` falls back to ``[cameras.<role>] calibration``
+    in the capture folder's ``rig.toml`` (relative to the folder).
 
     Returns
     -------
-    calib : dict
-        ``'blur'``/``'sharp'`` -> resolved calibration path (checked readable).
-    options : dict
-        Keyword arguments of :class:`DevelopOptions` (checked).
+    dict
+        ``'blur'``/``'sharp'`` -> resolved calibration path.
 
     Raises
     ------
     MissingInput
-        No calibration for a camera.
+        No capture folder, or no calibration for a camera.
     BadConfig
-        A bad option value or calibration file.
+        A bad calibration file.
     """
-    raw_pairs = Path(params["raw_pairs"])
+    raw_pairs = Path(inputs.raw_pairs)
     if not raw_pairs.is_dir():
         raise MissingInput("raw-pairs folder not found", raw_pairs)
     rig = read_rig_config(raw_pairs)
     calib = {}
     for role in ("blur", "sharp"):
-        p = params.get(f"calib_{role}")
+        p = getattr(inputs, f"calib_{role}")
         if p is None:
             p = rig.get("calibration", role)
             if p is None:
@@ -351,48 +393,84 @@ def resolve_develop_inputs(params: dict) -> tuple[dict, dict]:
             p = raw_pairs / p
         calib[role] = Path(p).resolve()
         read_calibration(calib[role])  # fail early on a bad file
-    options = {"beta_region": params["beta_region"], "white_balance": params["white_balance"],
-               "color_matrix": not params["no_color_matrix"], "gamma": params["gamma"],
-               "refining_step": not params["no_refining_step"], "demosaic": "menon",
-               "qa_sigma": float(params["qa_sigma"])}
-    DevelopOptions(**options).check()
-    return calib, options
+    return calib
 
 
-def run_develop(params: dict, opts, *, recipe: str | None = None):
-    """Run ``lodetools develop`` with effective parameters ``params``.
+@dataclass
+class RawRun:
+    """The start every RAW pipeline shares (:func:`start_raw_run`)."""
+
+    raw_pairs: Path       # resolved
+    calib: dict           # role -> calibration path
+    scenes: list          # RawScene, from scan_raw_pairs
+    recorded: dict        # the parameters written into dataset.json
+
+
+def start_raw_run(command: str, inputs: RawInputs, params: DevelopParams, opts: RunOptions) -> RawRun:
+    """Check the parameters, find the calibrations and scenes, refuse a conflicting output folder.
+
+    Used by ``develop`` and ``align``; the recorded parameters hold the
+    calibration files' SHA-256 (a recalibration is a different run).
+
+    Raises
+    ------
+    LodeError
+        See :func:`resolve_calibrations`; :class:`OutputConflict` for an
+        output folder holding other parameters (without ``overwrite``).
+    """
+    params.check()
+    if params.bit_depth not in (8, 16):
+        raise BadConfig(f"--bit-depth {params.bit_depth}: expected 8 or 16")
+    calib = resolve_calibrations(inputs)
+    raw_pairs = Path(inputs.raw_pairs)
+    scenes = scan_raw_pairs(raw_pairs)
+    recorded = recorded_parameters(params, opts, raw_pairs=raw_pairs, calib_blur=inputs.calib_blur,
+                                   calib_sharp=inputs.calib_sharp)
+    recorded["calib_blur_sha256"] = sha256_file(calib["blur"])
+    recorded["calib_sharp_sha256"] = sha256_file(calib["sharp"])
+    check_output(opts.out, command, recorded, overwrite=opts.overwrite)
+    return RawRun(raw_pairs.resolve(), calib, scenes, recorded)
+
+
+def finish_raw_run(command: str, run: RawRun, summary: RunSummary, opts: RunOptions, *,
+                   qa_mean, counts: dict | None = None) -> RunSummary:
+    """Write ``qa.jsonl`` (every scene's QA) and ``dataset.json``; fill ``summary.out``/``info``.
+
+    ``qa_mean(qa_records)`` -> the dataset's mean QA figures (``info['qa_mean']``).
+    """
+    recs = summary.records.values()
+    qa = [{"scene": r["scene"], **r["qa"]} for r in recs if r.get("qa")]
+    atomic_write_text(Path(opts.out) / QA_FILE, "".join(json.dumps(q, sort_keys=True) + "\n" for q in qa))
+    counts = {"pairs": len(summary.records), "scenes": len({r["scene"] for r in recs}),
+              "static": sum(1 for r in recs if r.get("static")), **(counts or {})}
+    extra = {"qa_mean": qa_mean(qa)} if qa else {}
+    write_dataset_json(opts.out, command=command, params=run.recorded, recipe=opts.recipe, counts=counts,
+                       extra=extra)
+    summary.out = Path(opts.out)
+    summary.info = dict(extra)
+    return summary
+
+
+def run(inputs: RawInputs, params: DevelopParams, opts: RunOptions) -> RunSummary:
+    """Develop every scene of ``inputs.raw_pairs`` into a paired dataset in ``opts.out``.
 
     Returns
     -------
     RunSummary
+        ``info['qa_mean']``: mean smoothed Delta-L before/after correction
+        over the scenes' reference pairs (when there are any).
     """
-    from lodetools.commands._options import computed_params
-
-    raw_pairs = Path(params["raw_pairs"])
-    calib, options = resolve_develop_inputs(params)
-    scenes = scan_raw_pairs(raw_pairs)
-    cp = computed_params(params)
-    cp["calib_blur_sha256"] = sha256_file(calib["blur"])
-    cp["calib_sharp_sha256"] = sha256_file(calib["sharp"])
-    check_output(opts.out, "develop", cp, overwrite=opts.overwrite)
-    split = params["split"]
+    raw = start_raw_run("develop", inputs, params, opts)
+    split = params.split
     items = [WorkItem(item_key(split, s.name, REFERENCE_ID) if s.reference else f"{split}/{s.name}", s)
-             for s in scenes]
-    fn = functools.partial(_process_scene, out=opts.out, raw_pairs=raw_pairs.resolve(),
-                           calib_blur=calib["blur"], calib_sharp=calib["sharp"], options=options,
-                           split=split, bit_depth=int(params["bit_depth"]))
+             for s in raw.scenes]
+    fn = functools.partial(_process_scene, out=opts.out, raw_pairs=raw.raw_pairs, calib_blur=raw.calib["blur"],
+                           calib_sharp=raw.calib["sharp"], options=params, split=split,
+                           bit_depth=params.bit_depth)
     summary = run_items(items, fn, opts)
-    qa = [{"scene": r["scene"], **r["qa"]} for r in summary.records.values() if r.get("qa")]
-    atomic_write_text(Path(opts.out) / QA_FILE, "".join(json.dumps(q, sort_keys=True) + "\n" for q in qa))
-    counts = {"pairs": len(summary.records), "scenes": len({r["scene"] for r in summary.records.values()}),
-              "static": sum(1 for r in summary.records.values() if r.get("static"))}
-    extra = {}
-    if qa:
-        extra["qa_mean"] = {k: float(np.mean([q[k]["smoothed"] for q in qa]))
-                            for k in ("delta_l_before", "delta_l_after")}
-    write_dataset_json(opts.out, command="develop", params=cp, recipe=recipe, counts=counts, extra=extra)
-    return summary
+    return finish_raw_run("develop", raw, summary, opts, qa_mean=lambda qa: {
+        k: float(np.mean([q[k]["smoothed"] for q in qa])) for k in ("delta_l_before", "delta_l_after")})
 
 
-__all__ = ["DevelopOptions", "DevelopedPair", "DevelopedScene", "develop_scene", "reference_delta_l",
-           "run_develop"]
+__all__ = ["DevelopOptions", "DevelopParams", "DevelopedPair", "DevelopedScene", "RawInputs", "develop_scene",
+           "reference_delta_l", "resolve_calibrations", "run", "start_raw_run"]
