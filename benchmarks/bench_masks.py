@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from lodetools.masks.lbfmg import LBFMGParams, scene_masks, to_uint8  # noqa: E402
-from lodetools.pipelines.masks import run_masks  # noqa: E402
+from lodetools.pipelines.masks import MasksParams, run as run_masks  # noqa: E402
 from lodetools.recipe import load_recipe  # noqa: E402
 from lodetools.runner import RunOptions  # noqa: E402
 from masks_world import make_scene, write_dataset  # noqa: E402
@@ -99,7 +99,7 @@ def main(argv=None):
         for w in (1, 2):
             out = Path(tmp) / f"out{w}"
             t0 = time.perf_counter()
-            run_masks(data, RunOptions(out=out, workers=w, quiet=True), lbfmg=p)
+            run_masks(data, MasksParams(lbfmg=p), RunOptions(out=out, workers=w, quiet=True))
             rates[w] = 2 * n / (time.perf_counter() - t0)
         print(f"[3] pipeline (PNG I/O, 2 scenes): --workers 1 {rates[1]:.2f} masks/s; --workers 2 "
               f"{rates[2]:.2f} masks/s; ratio {rates[2] / rates[1]:.2f}")

@@ -58,7 +58,7 @@ def test_in_place_masks_match_truth_and_are_recorded(dataset):
     assert stats["summary"]["count"] == len(truth)
     assert (root / "mask_stats.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     doc = read_dataset_json(root)
-    assert doc["command"] == "test-world" and doc["masks"]["parameters"]["erode"] == 3
+    assert doc["command"] == "test-world" and doc["masks"]["parameters"]["lbfmg"]["erode"] == 3
     # the manifest is compacted: one line per pair
     assert len((root / "manifest.jsonl").read_text().splitlines()) == len(truth) + 2
 
@@ -77,7 +77,7 @@ def test_rerun_resumes_and_other_parameters_conflict(dataset):
     assert res.exit_code == 0
     again = {k: r["mask_provenance"]["params_id"] for k, r in read_manifest(root).items() if not r.get("static")}
     assert again.keys() == first.keys() and all(again[k] != first[k] for k in first)
-    assert read_dataset_json(root)["masks"]["parameters"]["var_threshold"] == 30
+    assert read_dataset_json(root)["masks"]["parameters"]["lbfmg"]["var_threshold"] == 30
 
 
 def test_existing_masks_are_kept_unless_overwrite(tmp_path):

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from lodetools.commands._options import computed_params, run_options, run_options_from
+from lodetools.commands._options import params_from_click, run_options, run_options_from
+from lodetools.pipelines.masks import MasksParams
 
-#: tuned on the synthetic world (see docs/commands/masks.md); lodetools/recipes/reloblur.toml [masks] holds the same
-DEFAULTS = dict(history=500, var_threshold=16.0, background_ratio=0.9, mixtures=5, shadow_threshold=0.5,
-                var_init=15.0, var_min=4.0, shift_tolerance=0,
-                shadows="foreground", init_frames=3, learning_rate=-1.0, erode=7, dilate=11)
+#: the options' defaults: MasksParams' (tuned on the synthetic world, docs/commands/masks.md;
+#: lodetools/recipes/reloblur.toml [masks] holds the same)
+DEFAULTS = dict(MasksParams.lbfmg.to_dict(), mixtures=MasksParams.lbfmg.n_mixtures)
 
 
 def _optional_out(f):
@@ -34,7 +34,8 @@ def _optional_out(f):
 @_optional_out
 @run_options
 @click.option("--split", type=str, default=None, help="Only this split (train/val/test).")
-@click.option("--no-static", type=click.Choice(["error", "median"]), default="error", show_default=True,
+@click.option("--no-static", type=click.Choice(["error", "median"]), default=MasksParams.no_static,
+              show_default=True,
               help="A scene without a static pair: stop with an error, or start the background "
                    "models from the per-pixel median of the scene's other images (not in ReLoBlur; "
                    "recorded in each mask's provenance).")
@@ -46,7 +47,7 @@ def _optional_out(f):
               default=DEFAULTS["background_ratio"], show_default=True, help="MOG2 backgroundRatio.")
 @click.option("--mixtures", type=click.IntRange(min=1), default=DEFAULTS["mixtures"], show_default=True,
               help="MOG2 Gaussians per pixel.")
-@click.option("--detect-shadows/--no-detect-shadows", default=True, show_default=True,
+@click.option("--detect-shadows/--no-detect-shadows", default=DEFAULTS["detect_shadows"], show_default=True,
               help="MOG2 shadow detection (label 127).")
 @click.option("--shadow-threshold", type=click.FloatRange(0, 1), default=DEFAULTS["shadow_threshold"],
               show_default=True, help="MOG2 shadowThreshold.")
@@ -61,7 +62,7 @@ def _optional_out(f):
               help="Times the static pair is fed to initialise the models.")
 @click.option("--learning-rate", type=float, default=DEFAULTS["learning_rate"], show_default=True,
               help="MOG2 learning rate of the updates with the scene's other pairs (-1: automatic).")
-@click.option("--match-exposure/--no-match-exposure", default=True, show_default=True,
+@click.option("--match-exposure/--no-match-exposure", default=DEFAULTS["match_exposure"], show_default=True,
               help="Scale each image per channel to the static image's brightness (median ratio over "
                    "well-exposed pixels) before MOG2; not in ReLoBlur, needed when captures differ in exposure.")
 @click.option("--shift-tolerance", type=click.IntRange(0, 3), default=DEFAULTS["shift_tolerance"],
@@ -71,7 +72,7 @@ def _optional_out(f):
               help="Erosion disk diameter in pixels (0: none).")
 @click.option("--dilate", type=click.IntRange(min=0), default=DEFAULTS["dilate"], show_default=True,
               help="Dilation disk diameter in pixels, after the erosion (0: none).")
-@click.option("--bins", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--bins", type=click.IntRange(min=1), default=MasksParams.bins, show_default=True,
               help="Bins of the blurred-fraction histogram (mask_stats.png).")
 @click.pass_context
 def command(ctx, **_):
@@ -92,20 +93,17 @@ def command(ctx, **_):
 
         lodetools masks --data aligned --recipe reloblur
     """
-    from lodetools.masks.lbfmg import LBFMGParams
-    from lodetools.pipelines.masks import run_masks
+    from lodetools.pipelines.masks import run
     from lodetools.recipe import resolve_params
     from lodetools.runner import report
 
-    params, recipe = resolve_params(ctx)
-    if params.get("out") is None:
-        params["out"] = params["data"]
-    opts = run_options_from(params, desc="masks (scenes)")
-    lbfmg = LBFMGParams.from_dict(params)
-    cp = computed_params(params)
-    summary, stats = run_masks(params["data"], opts, lbfmg=lbfmg, no_static=params["no_static"],
-                               split=params["split"], params=cp, recipe=recipe, bins=params["bins"])
-    if not params["quiet"] and stats.get("mean") is not None:
+    values, recipe = resolve_params(ctx)
+    if values.get("out") is None:
+        values["out"] = values["data"]
+    params = params_from_click(MasksParams, values, n_mixtures=values["mixtures"])
+    summary = run(values["data"], params, run_options_from(values, desc="masks (scenes)", recipe=recipe))
+    stats = summary.info["stats"]
+    if not values["quiet"] and stats.get("mean") is not None:
         click.echo(f"blurred fraction: mean {100 * stats['mean']:.2f} % over {stats['count']} images "
                    f"(ReLoBlur: 11.75 %)", err=True)
     sys.exit(report(summary, what="scenes"))
