@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from lodetools.cli import main as cli_main
+from lodetools.train.checkpoint import load_checkpoint
 from lodetools.train.datasets import CropDataset, load_source
 from lodetools.train.inference import predict_tensor
-from lodetools.train.trainer import TrainConfig, Trainer, load_checkpoint
+from lodetools.train.options import TrainConfig
+from lodetools.train.trainer import Trainer
 
 from _train_data import make_dataset
 

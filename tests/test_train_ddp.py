@@ -7,9 +7,12 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from lodetools.train.checkpoint import load_checkpoint
 from lodetools.train.datasets import CropDataset, load_source
+from lodetools.train.options import TrainConfig
+from lodetools.train.registry import build_model
 from lodetools.train.spec_lbag import SPEC as LBAG_SPEC, lbag_loss
-from lodetools.train.trainer import TrainConfig, Trainer, build_model, load_checkpoint
+from lodetools.train.trainer import Trainer
 
 from _train_data import make_dataset
 
@@ -31,7 +34,7 @@ def _worker(rank, world, port, root, out):
     torch.set_num_threads(1)
     import torch.distributed as dist
 
-    from lodetools.train.trainer import setup_distributed, wrap_ddp
+    from lodetools.train.distributed import setup_distributed, wrap_ddp
     info = setup_distributed(torch.device("cpu"))
     assert (info.rank, info.world) == (rank, world) and dist.get_backend() == "gloo"
     torch.manual_seed(0)
