@@ -211,8 +211,8 @@ def test_cli_outputs_pairs_masks_and_provenance(world, tmp_path):
     r = _run(*_base(world, tmp_path / "o", "--recipe", "bladenet-lbs", "--frames-min", 5))
     assert r.exit_code == 0, r.output
     doc = json.loads((tmp_path / "o" / "dataset.json").read_text())
-    assert doc["parameters"]["frames_min"] == 5 and doc["parameters"]["frames_max"] == 13
-    assert doc["parameters"]["object_scale"] == 1.2 and doc["recipe"].endswith("bladenet-lbs.toml")
+    assert doc["parameters"]["synthesis"]["frames_min"] == 5 and doc["parameters"]["synthesis"]["frames_max"] == 13
+    assert doc["parameters"]["synthesis"]["object_scale"] == 1.2 and doc["recipe"].endswith("bladenet-lbs.toml")
     classes = {f"{im['name']}#{i['id']}": i["class_id"] for im in truth["images"] for i in im["instances"]}
     for rec in read_manifest(tmp_path / "o").values():
         prov = rec["provenance"]

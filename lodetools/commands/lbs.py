@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lodetools.commands._options import computed_params, run_options, run_options_from
+from lodetools.commands._options import params_from_click, run_options, run_options_from
 from lodetools.recipe import resolve_params
 
 _P = dict(show_default=True)
@@ -80,11 +80,10 @@ def command(ctx, **_):
       lodetools lbs --voc sim --backgrounds sharp-frames/ --out lbs-out \\
           --count 100 --recipe bladenet-lbs --workers 2
     """
-    from lodetools.pipelines.lbs import run
+    from lodetools.pipelines.lbs import LbsInputs, LbsParams, run
     from lodetools.runner import report
 
-    params, recipe = resolve_params(ctx)
-    params["bit_depth"] = int(params["bit_depth"])
-    opts = run_options_from(params, desc="lbs")
-    summary = run(params, opts, computed_params(params), recipe)
+    values, recipe = resolve_params(ctx)
+    summary = run(params_from_click(LbsInputs, values), params_from_click(LbsParams, values),
+                  run_options_from(values, desc="lbs", recipe=recipe))
     sys.exit(report(summary, what="samples"))

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import functools
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -31,7 +33,7 @@ from lodetools.io.images import IMAGE_EXTENSIONS, natural_key, read_image
 from lodetools.io.layout import item_key, read_pairs, write_pair
 from lodetools.io.manifest import DATASET_JSON, write_dataset_json
 from lodetools.io.voc import InstanceRef, find_voc_root, index_instances, load_cutout
-from lodetools.runner import RunOptions, RunSummary, WorkItem, check_output, run_items
+from lodetools.runner import RunOptions, RunSummary, WorkItem, check_output, recorded_parameters, run_items
 from lodetools.synth.lbs import LBSParams, linear_cutout, local_blur_sample, scaled_shape
 
 COMMAND = "lbs"
@@ -150,52 +152,98 @@ def make_sample(item: WorkItem, rng: np.random.Generator, *, out, voc, refs, sha
     return rec
 
 
-def lbs_params_from(params: dict) -> LBSParams:
-    """An :class:`LBSParams` from the command's effective parameters (checked)."""
-    names = LBSParams.__dataclass_fields__
-    return LBSParams(**{k: params[k] for k in names if k in params}).check()
+@dataclass(frozen=True)
+class LbsInputs:
+    """What ``lbs`` reads.
 
-
-def run(params: dict, opts: RunOptions, computed: dict, recipe: str | None) -> RunSummary:
-    """Run the ``lbs`` command: index the VOC, find backgrounds, synthesise ``count`` samples.
-
-    Parameters
+    Attributes
     ----------
-    params : dict
-        Effective options (``voc``, ``backgrounds``, ``count``, ``voc_split``,
-        ``min_area``, ``crf``, ``split``, ``scene``, ``bit_depth`` and the
-        :class:`LBSParams` fields).
-    opts : RunOptions
-    computed : dict
-        The parameters recorded in ``dataset.json`` (compared on resume).
-    recipe : str or None
+    voc : pathlib.Path
+        PASCAL VOC 2012 folder (``VOCdevkit/VOC2012``, ``VOCdevkit``, or their parent).
+    backgrounds : pathlib.Path
+        Sharp backgrounds: a folder of images or a paired dataset (:func:`find_backgrounds`).
+    """
+
+    voc: Path
+    backgrounds: Path
+
+
+@dataclass(frozen=True)
+class LbsParams:
+    """What ``lbs`` computes (BladeNet's Local Blur Synthesis, LODE section 4.1).
+
+    Attributes
+    ----------
+    count : int
+        Number of samples to synthesise (required).
+    synthesis : LBSParams
+        Objects and their motion per sample (paper values, then the authors' code).
+    voc_split : {'train', 'val', 'trainval', 'all'}
+        VOC segmentation list the objects come from (``all``: every
+        SegmentationObject PNG).
+    min_area : int
+        Minimum object area in VOC pixels (void band excluded).
+    crf : str
+        Camera response: ``gamma:G``, ``srgb``, ``linear`` or an inverse-CRF
+        table file; frames are composited in linear light, blur = CRF(mean).
+    split : {'train', 'val', 'test'}
+        Split the samples are written to.
+    scene : str
+        Scene folder name of the samples.
+    bit_depth : {8, 16}
+        PNG bit depth of blur/sharp.
+    """
+
+    count: int | None = None
+    synthesis: LBSParams = LBSParams()
+    voc_split: Literal["train", "val", "trainval", "all"] = "trainval"
+    min_area: int = 1000
+    crf: str = "gamma:2.2"
+    split: Literal["train", "val", "test"] = "train"
+    scene: str = "lbs"
+    bit_depth: Literal[8, 16] = 8
+
+
+def run(inputs: LbsInputs, params: LbsParams, opts: RunOptions) -> RunSummary:
+    """Index the VOC, find the backgrounds, synthesise ``params.count`` samples into ``opts.out``.
 
     Returns
     -------
     RunSummary
+        ``info['voc_skipped']``: VOC entries left out (with ``on_error='skip'``).
+
+    Raises
+    ------
+    BadConfig
+        No or a bad ``count``, bad synthesis parameters.
+    OutputConflict
+        ``opts.out`` holds a run with other parameters (without ``overwrite``).
     """
-    if params.get("count") is None or int(params["count"]) < 1:
+    if params.count is None or int(params.count) < 1:
         raise BadConfig("--count must be given (a positive number of samples)")
-    lp = lbs_params_from(params)
-    crf = parse_crf(params["crf"])
-    voc = find_voc_root(params["voc"])
+    lp = params.synthesis.check()
+    crf = parse_crf(params.crf)
+    voc = find_voc_root(inputs.voc)
     bad: list | None = [] if opts.on_error == "skip" else None
-    refs = index_instances(voc, split=params["voc_split"], min_area=int(params["min_area"]), skipped=bad)
+    refs = index_instances(voc, split=params.voc_split, min_area=int(params.min_area), skipped=bad)
     for msg in bad or ():
         print(f"warning: skipped VOC entry: {msg}", file=sys.stderr)
-    bg_root = Path(params["backgrounds"])
+    bg_root = Path(inputs.backgrounds)
     backgrounds = find_backgrounds(bg_root)
-    check_output(opts.out, COMMAND, computed, overwrite=opts.overwrite)
-    split, scene = params["split"], params["scene"]
-    items = [WorkItem(item_key(split, scene, f"{i:06d}"), f"{i:06d}") for i in range(int(params["count"]))]
+    recorded = recorded_parameters(params, opts, voc=inputs.voc, backgrounds=inputs.backgrounds)
+    check_output(opts.out, COMMAND, recorded, overwrite=opts.overwrite)
+    split, scene = params.split, params.scene
+    items = [WorkItem(item_key(split, scene, f"{i:06d}"), f"{i:06d}") for i in range(int(params.count))]
     fn = functools.partial(make_sample, out=opts.out, voc=voc, refs=refs,
                            shapes=instance_shapes(refs, lp.object_scale), backgrounds=backgrounds,
                            bg_root=bg_root, params=lp, crf=crf, split=split, scene=scene,
-                           bit_depth=int(params["bit_depth"]))
+                           bit_depth=int(params.bit_depth))
     summary = run_items(items, fn, opts)
     classes = sorted({r.class_id for r in refs})
-    write_dataset_json(opts.out, command=COMMAND, params=computed, recipe=recipe,
+    write_dataset_json(opts.out, command=COMMAND, params=recorded, recipe=opts.recipe,
                        counts={"pairs": len(summary.records)},
                        extra={"sources": {"voc": str(voc), "voc_instances": len(refs), "voc_classes": classes,
                                           "backgrounds": str(bg_root), "background_images": len(backgrounds)}})
+    summary.out = Path(opts.out)
+    summary.info = {"voc_skipped": list(bad or [])}
     return summary
