@@ -34,12 +34,12 @@ def command(checkpoint, inp, out, split, tile, overlap, device, amp, overwrite, 
     overlapping tiles so 2152x1436 images fit in memory; existing outputs
     are skipped (a rerun resumes) unless --overwrite.
     """
-    from lodetools.errors import BadConfig
-    from lodetools.pipelines.deblur import deblur_files, plan_jobs
-    if tile and overlap >= tile:
-        raise BadConfig(f"--overlap {overlap} must be smaller than --tile {tile}")
-    jobs = plan_jobs(inp, out, split=split)
-    counts = deblur_files(jobs, checkpoint, tile=tile, overlap=overlap, device=device,
-                          overwrite=overwrite, amp=amp, quiet=quiet)
-    click.echo(f"deblurred {counts['written']} image(s), skipped {counts['skipped']} existing, into {out}",
+    from lodetools.commands._options import params_from_click
+    from lodetools.pipelines.deblur import DeblurInputs, DeblurParams, run
+    from lodetools.runner import RunOptions
+
+    values = dict(checkpoint=checkpoint, source=inp, split=split, tile=tile, overlap=overlap, amp=amp)
+    summary = run(params_from_click(DeblurInputs, values), params_from_click(DeblurParams, values),
+                  RunOptions(out=out, overwrite=overwrite, quiet=quiet, device=device))
+    click.echo(f"deblurred {len(summary.done)} image(s), skipped {len(summary.skipped)} existing, into {out}",
                err=True)

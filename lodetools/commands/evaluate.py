@@ -41,18 +41,18 @@ def command(pred_dir, gt_root, split, metrics, out_dir, quiet):
     """
     import os
 
-    from tqdm import tqdm
+    from lodetools.commands._options import params_from_click
+    from lodetools.pipelines.evaluate import EvalInputs, EvalParams, format_table, parse_metrics, run
+    from lodetools.runner import RunOptions
 
-    from lodetools.pipelines.evaluate import evaluate, format_table, parse_metrics, write_results
-
-    names = parse_metrics(metrics)
-    bar = None if quiet or not sys.stderr.isatty() else (lambda it: tqdm(it, desc="eval", file=sys.stderr))
-    result = evaluate(pred_dir, gt_root, split=None if split == "all" else split, metrics=names,
-                      progress=bar)
-    csv_path, json_path = write_results(result, out_dir or pred_dir, names)
+    values = dict(pred=pred_dir, gt=gt_root, split=None if split == "all" else split,
+                  metrics=parse_metrics(metrics))
+    summary = run(params_from_click(EvalInputs, values), params_from_click(EvalParams, values),
+                  RunOptions(out=out_dir or pred_dir, quiet=quiet))
+    result = summary.info
     click.echo(f"{result['count']} images scored ({gt_root}, split {split})")
-    click.echo(format_table(result, names))
-    click.echo(f"wrote {os.fspath(csv_path)} and {os.fspath(json_path)}")
+    click.echo(format_table(result, result["metrics"]))
+    click.echo(f"wrote {os.fspath(result['csv'])} and {os.fspath(result['json'])}")
     for key in result["missing"]:
         click.echo(f"  missing prediction: {key}", err=True)
     for rel in result["extra"]:

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import torch
 
-from lodetools.errors import MissingInput, OutputConflict
+from lodetools.errors import BadConfig, MissingInput, OutputConflict
 from lodetools.io.images import IMAGE_EXTENSIONS, list_images, read_image, write_image
+from lodetools.runner import RunOptions, RunSummary
 
 
 @dataclass
@@ -88,3 +89,75 @@ def deblur_files(jobs: list[Job], checkpoint, *, tile: int = 512, overlap: int =
     if bar is not None:
         bar.close()
     return {"written": len(todo), "skipped": len(jobs) - len(todo)}
+
+
+@dataclass(frozen=True)
+class DeblurInputs:
+    """What ``deblur`` reads.
+
+    Attributes
+    ----------
+    checkpoint : pathlib.Path
+        ``model.pt`` or ``checkpoints/last.pt`` of a ``lodetools train`` run
+        (it names the network and its options).
+    source : pathlib.Path
+        An image file, a folder of images, or a paired dataset (its blur
+        images of ``split``).
+    """
+
+    checkpoint: Path
+    source: Path
+
+
+@dataclass(frozen=True)
+class DeblurParams:
+    """How ``deblur`` runs the network.
+
+    Attributes
+    ----------
+    split : str
+        Dataset split when the source is a dataset.
+    tile : int
+        Tile side in pixels (0: the whole image at once); tiles keep the
+        memory bounded for full-size images (ReLoBlur: 2152x1436).
+    overlap : int
+        Tile overlap in pixels, blended with a linear ramp (smaller than ``tile``).
+    amp : bool
+        fp16 autocast on CUDA.
+    """
+
+    split: str = "test"
+    tile: int = 512
+    overlap: int = 32
+    amp: bool = True
+
+
+def run(inputs: DeblurInputs, params: DeblurParams, opts: RunOptions) -> RunSummary:
+    """Deblur every image of ``inputs.source`` into ``opts.out`` (``opts.device``: None or 'auto' picks).
+
+    Outputs already present are skipped unless ``opts.overwrite``.
+
+    Returns
+    -------
+    RunSummary
+        ``done``/``skipped``: output paths relative to ``opts.out``.
+
+    Raises
+    ------
+    BadConfig
+        ``overlap`` not smaller than ``tile``, negative sizes.
+    MissingInput
+        No input images, or no checkpoint.
+    """
+    if params.tile < 0 or params.overlap < 0:
+        raise BadConfig(f"--tile {params.tile} and --overlap {params.overlap} must be >= 0")
+    if params.tile and params.overlap >= params.tile:
+        raise BadConfig(f"--overlap {params.overlap} must be smaller than --tile {params.tile}")
+    out = Path(opts.out)
+    jobs = plan_jobs(inputs.source, out, split=params.split)
+    rel = {id(j): j.dst.relative_to(out).as_posix() for j in jobs}
+    skipped = [rel[id(j)] for j in jobs if not opts.overwrite and j.dst.exists()]
+    deblur_files(jobs, inputs.checkpoint, tile=params.tile, overlap=params.overlap,
+                 device=opts.device or "auto", overwrite=opts.overwrite, amp=params.amp, quiet=opts.quiet)
+    done = [rel[id(j)] for j in jobs if rel[id(j)] not in set(skipped)]
+    return RunSummary(done=done, skipped=skipped, out=out)

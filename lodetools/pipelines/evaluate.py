@@ -18,7 +18,9 @@ import csv
 import io
 import json
 import math
+import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,7 @@ from lodetools.io.atomic import atomic_write_text
 from lodetools.io.images import IMAGE_EXTENSIONS, read_image, read_mask
 from lodetools.io.layout import read_pairs
 from lodetools.metrics import aligned_metrics, psnr, ssim, weighted_psnr, weighted_ssim
+from lodetools.runner import RunOptions, RunSummary, recorded_parameters
 
 #: metric name -> (needs mask, description of its convention)
 METRICS = {
@@ -139,7 +142,8 @@ def evaluate(pred_dir, gt_root, *, split: str | None = "test", metrics=("psnr", 
     Returns
     -------
     dict
-        ``rows`` (per image), ``summary``, ``missing``, ``extra``, ``conventions``.
+        ``rows`` (per image), ``summary``, ``missing``, ``extra``, ``conventions``
+        (metric -> its convention), ``split``, ``count``, ``metrics``.
 
     Raises
     ------
@@ -166,7 +170,7 @@ def evaluate(pred_dir, gt_root, *, split: str | None = "test", metrics=("psnr", 
         rows.append(row)
     return {"rows": rows, "summary": summarise(rows, metrics), "missing": missing, "extra": extra,
             "conventions": {m: METRICS[m][1] for m in metrics}, "split": split,
-            "count": len(rows)}
+            "count": len(rows), "metrics": list(metrics)}
 
 
 def write_results(result: dict, out_dir, metrics) -> tuple[Path, Path]:
@@ -194,3 +198,63 @@ def format_table(result: dict, metrics) -> str:
         extra = f" (+{s['n_inf']} inf)" if s["n_inf"] else ""
         lines.append(f"{m:<8}{mean:>10}{s['n']:>6}  {METRICS[m][1]}{extra}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class EvalInputs:
+    """What ``eval`` reads.
+
+    Attributes
+    ----------
+    pred : pathlib.Path
+        Folder of predicted (deblurred) images, named by pair id (module docstring).
+    gt : pathlib.Path
+        Paired dataset holding the ground truth (``sharp/``) and masks (``mask/``).
+    """
+
+    pred: Path
+    gt: Path
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    """What ``eval`` computes.
+
+    Attributes
+    ----------
+    split : str or None
+        Split to evaluate (None: every split).
+    metrics : tuple of str
+        Names from :data:`METRICS`, each in one stated convention: PSNR/SSIM
+        as BasicSR, weighted PSNR/SSIM as ReLoBlur's code (they need masks),
+        aligned PSNR/SSIM by the RealBlur protocol (Rim et al., ECCV 2020).
+    """
+
+    split: str | None = "test"
+    metrics: tuple[str, ...] = ("psnr", "ssim", "psnrw", "ssimw")
+
+
+def run(inputs: EvalInputs, params: EvalParams, opts: RunOptions) -> RunSummary:
+    """Score ``inputs.pred`` against ``inputs.gt``; write ``metrics.csv`` and ``summary.json`` into ``opts.out``.
+
+    ``summary.json`` also records the parameters and inputs.
+
+    Returns
+    -------
+    RunSummary
+        ``done``: scored pair keys; ``info``: what :func:`evaluate` returns
+        (``rows``, ``summary``, ``missing``, ``extra``, ``conventions``, ...),
+        plus ``csv`` and ``json``, the paths written.
+    """
+    names = parse_metrics(",".join(params.metrics))
+    bar = None
+    if not opts.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        def bar(it):
+            return tqdm(it, desc="eval", file=sys.stderr)
+    result = evaluate(inputs.pred, inputs.gt, split=params.split, metrics=names, progress=bar)
+    result["parameters"] = recorded_parameters(params, pred=inputs.pred, gt=inputs.gt)
+    csv_path, json_path = write_results(result, opts.out, names)
+    return RunSummary(done=[r["key"] for r in result["rows"]], out=Path(opts.out),
+                      info={**result, "csv": csv_path, "json": json_path})
