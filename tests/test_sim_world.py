@@ -71,20 +71,20 @@ def test_bad_options_and_missing_parts(tmp_path, capsys):
     assert run(["sim", "clips", "--out", str(tmp_path / "c"), "--frames", "3", "--duration", "1",
                 *ARGS[:2]]) == 2
     assert "not both" in capsys.readouterr().err
-    from lodetools.commands.sim import _part_module, _plan
+    from lodetools.pipelines.sim import SimParams, clip_plan_of, part_module
 
-    plan = _plan({"preset": "test", "duration": 0.1, "fps": 120.0})
+    plan = clip_plan_of(SimParams(preset="test", duration=0.1, fps=120.0))
     assert plan.frames == 12 and plan.fps == 120.0
 
     with pytest.raises(LodeError, match="not available"):
-        _part_module("no_such_part")
+        part_module("no_such_part")
 
 
 def test_parts_are_called_and_summarised(tmp_path, monkeypatch):
     import sys
     import types
 
-    from lodetools.commands.sim import run_part
+    from lodetools.pipelines.sim import write_part
 
     calls = []
 
@@ -96,7 +96,7 @@ def test_parts_are_called_and_summarised(tmp_path, monkeypatch):
     mod = types.ModuleType("lodetools.sim.fake")
     mod.write_fake = write_fake
     monkeypatch.setitem(sys.modules, "lodetools.sim.fake", mod)
-    run_part("fake", {"out": tmp_path, "seed": 3, "preset": "test", "quiet": True})
+    write_part("fake", tmp_path, seed=3, preset="test")
     assert calls == [(tmp_path, 3, "test")]
     info = json.loads((tmp_path / "world.json").read_text())["parts"]["fake"]
     assert info["size"] == [64, 96] and info["counts"] == {"images": 5} and "nested" not in info

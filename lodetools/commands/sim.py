@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
-import time
 from pathlib import Path
 
 import click
 
-from lodetools.commands._options import run_options, run_options_from
-from lodetools.errors import BadConfig, LodeError
+from lodetools.commands._options import params_from_click, run_options, run_options_from
 from lodetools.recipe import resolve_params
 
 EXAMPLE = "lodetools sim all --out world --seed 0 --preset demo"
@@ -109,91 +106,31 @@ def clip_options(f):
     return f
 
 
-def _plan(params):
-    from lodetools.sim.world import clip_plan
+def sim_params(values: dict, parts) -> "SimParams":
+    """Typed parameters of the world from the options' values (``WxH`` and ``LOW-HIGH`` parsed)."""
+    from lodetools.pipelines.sim import SimParams
 
-    size = params.get("size")
-    over = {
-        "size": None if size is None else tuple(int(v) for v in reversed(size.split("x"))),
-        "clips": params.get("clips"), "shake_clips": params.get("shake_clips"),
-        "frames": params.get("frames"), "fps": params.get("fps"), "crf": params.get("crf"),
-        "fmt": params.get("fmt"), "subframes": params.get("subframes"),
-        "video_quality": params.get("video_quality"),
-        "object_masks": params.get("object_masks") or None,
-        "objects": None if params.get("objects") is None else tuple(int(v) for v in params["objects"].split("-")),
-        "speed": None if params.get("speed") is None else tuple(float(v) for v in params["speed"].split("-")),
-    }
-    if params.get("duration") is not None:
-        if params.get("frames") is not None:
-            raise BadConfig("give --frames or --duration, not both")
-        fps = over["fps"] or clip_plan(params["preset"]).fps
-        over["frames"] = max(1, int(round(params["duration"] * fps)))
-    plan = clip_plan(params["preset"], **over)
-    from lodetools.color.crf import parse_crf
+    def pair(text, kind):
+        return None if text is None else tuple(kind(v) for v in str(text).replace(",", "-").split("-"))
 
-    parse_crf(plan.crf)  # a bad --crf fails before anything is written
-    return plan
+    size = pair(str(values["size"]).lower().replace("x", "-") if values.get("size") else None, int)
+    return params_from_click(SimParams, values, parts=parts, size=size, objects=pair(values.get("objects"), int),
+                             speed=pair(values.get("speed"), float))
 
 
-def run_clips(params) -> int:
-    """Write ``clips/`` and ``clips_truth/`` under ``--out``; returns the exit code."""
+def run_world(values: dict, parts, recipe: str | None = None) -> int:
+    """Write ``parts`` of the world under ``--out``; returns the exit code."""
+    from lodetools.pipelines.sim import run
     from lodetools.runner import report
-    from lodetools.sim.world import write_clips
 
-    plan = _plan(params)
-    summary = write_clips(run_options_from(params, desc="clips"), plan, preset=params["preset"],
-                          recipe=params.get("recipe"))
-    return report(summary, what="clips")
-
-
-def _part_module(part: str):
-    """Import ``lodetools.sim.<part>`` or fail with a clear error if it is not installed."""
-    name = f"lodetools.sim.{part}"
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name in (name, "lodetools.sim"):
-            raise LodeError(f"the '{part}' part of the synthetic world is not available in this "
-                            f"lodetools ({name} is missing)") from None
-        raise
-
-
-def _summary(truth) -> dict:
-    """The small part of a writer's ground truth, for world.json: scalars, short
-    lists, and the length of long lists (the full truth stays in the part's folder)."""
-    if not isinstance(truth, dict):
-        return {}
-    out, counts = {}, {}
-    for k, v in truth.items():
-        if v is None or isinstance(v, (str, int, float, bool)):
-            out[k] = v
-        elif isinstance(v, (list, tuple)):
-            if len(v) <= 4 and all(isinstance(x, (str, int, float, bool)) for x in v):
-                out[k] = list(v)
-            else:
-                counts[k] = len(v)
-    if counts:
-        out["counts"] = counts
-    return out
-
-
-def run_part(part: str, params) -> None:
-    """``rig`` -> ``sim.rig.write_rig(DIR/rig)``; ``voc`` -> ``sim.voc.write_voc(DIR)``."""
-    from lodetools.sim import world
-
-    mod = _part_module(part)
-    root = Path(params["out"])
-    fn = getattr(mod, f"write_{part}", None)
-    if fn is None:
-        raise LodeError(f"lodetools.sim.{part} has no write_{part} function")
-    target = root / world.RIG if part == "rig" else root
-    t0 = time.perf_counter()
-    result = fn(target, seed=int(params["seed"]), preset=params["preset"])
-    info = dict(_summary(result), seed=int(params["seed"]), preset=params["preset"],
-                path=world.RIG if part == "rig" else world.VOC, seconds=round(time.perf_counter() - t0, 3))
-    world.update_world_json(root, part, info, seed=int(params["seed"]), preset=params["preset"])
-    if not params.get("quiet"):
-        click.echo(f"{part}: written to {root / info['path']} in {info['seconds']:.1f} s", err=True)
+    summary = run(None, sim_params(values, parts), run_options_from(values, desc="clips", recipe=recipe))
+    code = report(summary, what="clips") if "clips" in parts else 0
+    if not values.get("quiet"):
+        for part, info in summary.info["parts"].items():
+            if part != "clips":
+                click.echo(f"{part}: written to {Path(values['out']) / info['path']} in "
+                           f"{info['seconds']:.1f} s", err=True)
+    return code
 
 
 @click.group("sim")
@@ -227,8 +164,8 @@ def clips_command(ctx, **_):
 
     Example: lodetools sim clips --out world --preset test --format both
     """
-    params, _ = resolve_params(ctx, "sim.clips")
-    sys.exit(run_clips(params))
+    values, recipe = resolve_params(ctx, "sim.clips")
+    sys.exit(run_world(values, ("clips",), recipe))
 
 
 @command.command("rig")
@@ -242,7 +179,7 @@ def rig_command(**params):
 
     Example: lodetools sim rig --out world --preset demo
     """
-    run_part("rig", params)
+    run_world(params, ("rig",))
 
 
 @command.command("voc")
@@ -252,7 +189,7 @@ def voc_command(**params):
 
     Example: lodetools sim voc --out world --preset test
     """
-    run_part("voc", params)
+    run_world(params, ("voc",))
 
 
 @command.command("all")
@@ -264,13 +201,6 @@ def all_command(ctx, **_):
 
     Example: lodetools sim all --out world --seed 0 --preset demo --workers 2
     """
-    params, _ = resolve_params(ctx, "sim.all")
-    for part in ("rig", "voc"):  # fail before writing anything if a part is missing
-        _part_module(part)
-    code = run_clips(params)
-    if code:
-        sys.exit(code)
-    for part in ("rig", "voc"):
-        run_part(part, params)
-    sys.exit(0)
+    values, recipe = resolve_params(ctx, "sim.all")
+    sys.exit(run_world(values, ("clips", "rig", "voc"), recipe))
 
