@@ -128,7 +128,18 @@ def read_image(path, *, channels: str = "rgb") -> np.ndarray:
 
 
 def read_mask(path) -> np.ndarray:
-    """Read a 0/255 mask PNG as a boolean ``(H, W)`` array (any nonzero is True)."""
+    """Read a 0/255 mask PNG (or a BladeNet ``.npy`` mask) as a boolean ``(H, W)`` array.
+
+    Any nonzero value is True (blurred).
+    """
+    if Path(path).suffix.lower() == ".npy":
+        try:
+            img = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"cannot read mask array ({exc.__class__.__name__})", path) from None
+        if img.ndim not in (2, 3):
+            raise BadInput(f"mask array has shape {img.shape}, expected (H, W) or (H, W, C)", path)
+        return (img.max(axis=2) if img.ndim == 3 else img) != 0
     img = read_image_native(path)
     if img.ndim == 3:
         img = img.max(axis=2)

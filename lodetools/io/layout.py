@@ -95,17 +95,47 @@ class Pair:
     record: dict
 
 
-def read_pairs(root, *, split: str | None = None, require=("blur", "sharp")) -> list[Pair]:
+def read_manifest_pairs(root) -> list[Pair]:
+    """Every pair of a lodetools dataset (``dataset.json`` + manifest), in key order.
+
+    Raises
+    ------
+    MissingInput
+        No ``dataset.json`` there.
+    """
+    root = Path(root)
+    read_dataset_json(root)
+    out = []
+    for key, rec in read_manifest(root).items():
+        files = rec.get("files", {})
+        paths = {r: (root / files[r] if r in files else None) for r in ROLES}
+        out.append(Pair(key, rec.get("id", key), rec.get("split", ""), rec.get("scene", ""),
+                        paths["blur"], paths["sharp"], paths["mask"], rec))
+    return out
+
+
+def read_pairs(root, *, split: str | None = None, require=("blur", "sharp"), layout: str | None = None,
+               masks=None) -> list[Pair]:
     """The pairs of a dataset in key order, optionally of one split.
+
+    A folder with ``dataset.json`` is read through its manifest (the default);
+    any other root goes through the layout reader of
+    :mod:`lodetools.io.datasets` (GoPro, REDS, RealBlur, HIDE, ReLoBlur,
+    BladeNet, plain ``blur/`` + ``sharp/`` folders), read in place.
 
     Parameters
     ----------
     root : str or os.PathLike
-        Dataset folder with ``dataset.json`` and a manifest.
+        Dataset folder.
     split : str, optional
         Keep only this split.
     require : tuple of str
         Roles every returned pair must have.
+    layout : str, optional
+        Force a layout, ``"NAME"`` or ``"NAME:VARIANT"`` (see
+        :mod:`lodetools.io.datasets`); detected when omitted.
+    masks : str or os.PathLike, optional
+        Masks made outside the dataset (``lodetools masks --out DIR``).
 
     Raises
     ------
@@ -113,20 +143,15 @@ def read_pairs(root, *, split: str | None = None, require=("blur", "sharp")) -> 
         No dataset there, or no pairs (of that split).
     """
     root = Path(root)
-    read_dataset_json(root)
-    out = []
-    for key, rec in read_manifest(root).items():
-        if split is not None and rec.get("split") != split:
-            continue
-        files = rec.get("files", {})
-        if any(r not in files for r in require):
-            continue
-        paths = {r: (root / files[r] if r in files else None) for r in ROLES}
-        out.append(Pair(key, rec.get("id", key), rec.get("split", ""), rec.get("scene", ""),
-                        paths["blur"], paths["sharp"], paths["mask"], rec))
-    if not out:
-        raise MissingInput(f"no pairs{'' if split is None else f' in split {split!r}'}", root)
-    return out
+    if layout in (None, "", "auto", "lodetools") and masks is None and (root / "dataset.json").is_file() \
+            or layout == "lodetools" and masks is None:
+        out = [p for p in read_manifest_pairs(root)
+               if (split is None or p.split == split) and all(getattr(p, r) is not None for r in require)]
+        if not out:
+            raise MissingInput(f"no pairs{'' if split is None else f' in split {split!r}'}", root)
+        return out
+    from lodetools.io.datasets import read_dataset
+    return read_dataset(root, split=split, require=require, layout=layout, masks=masks)
 
 
 def check_same_size(a: np.ndarray, b: np.ndarray, path) -> None:
