@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from pathlib import Path
 
 import click
-
-from lodetools import __version__
-from lodetools.errors import BadConfig, OutputConflict
 
 
 def _patches(ctx, param, value):
@@ -50,22 +46,13 @@ def command(lightbox, camera, out, patches, overwrite):
       lodetools calibrate color --lightbox rig/lightbox_blur.dng \\
           --camera cam-b --out calibration/cam-b.toml
     """
-    from lodetools.color.correction import fit_cast
-    from lodetools.io.calibration import write_calibration
-    from lodetools.io.manifest import sha256_file
-    from lodetools.io.raw import read_raw
+    from lodetools.commands._options import params_from_click
+    from lodetools.pipelines.calibrate_color import CalibrateColorParams, run
+    from lodetools.runner import RunOptions
 
-    if out.exists() and not overwrite:
-        raise OutputConflict("calibration file exists; use --overwrite", out)
-    if out.suffix.lower() != ".toml":
-        raise BadConfig("the calibration file must end in .toml", out)
-    frame = read_raw(lightbox)
-    fit = fit_cast(frame.bayer, frame.pattern, patches)
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_calibration(out, fit, camera=camera, provenance={
-        "lightbox": str(lightbox), "sha256": sha256_file(lightbox),
-        "tool": f"lodetools {__version__}", "command": "calibrate color", "created": now})
+    summary = run(lightbox, params_from_click(CalibrateColorParams, dict(camera=camera, patches=patches)),
+                  RunOptions(out=out, overwrite=overwrite))
+    fit = summary.info["fit"]
     pct = lambda v: "/".join(f"{100 * x:.2f}" for x in v)  # noqa: E731
     click.echo(f"{camera}: {fit.shape[1]}x{fit.shape[0]} {fit.pattern}, {patches[0]}x{patches[1]} patches; "
                f"non-uniformity R/G/B {pct(fit.nonuniformity_before)} % -> {pct(fit.nonuniformity_after)} %; "
