@@ -18,10 +18,159 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from lodetools.errors import BadConfig
+
+
+# ----------------------------------------------------------------------------- the curves
+# Each curve is a pair of functions on float arrays that keep the dtype (float32
+# stays float32, float64 stays float64) and write into ``out`` when given
+# (``out`` may be ``x`` itself): ``encode`` is g (linear -> display), ``decode``
+# is g^-1 (display -> linear). Negative inputs are treated as 0; values above 1
+# are not clipped here (:meth:`CRF.to_display` clips).
+def _float(x) -> np.ndarray:
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+
+def linear_encode(x, out=None) -> np.ndarray:
+    """Identity (plain averaging): ``g(x) = x``."""
+    return np.positive(_float(x), out=out)
+
+
+linear_decode = linear_encode
+
+
+def _power(x, exponent: float, out) -> np.ndarray:
+    y = np.maximum(_float(x), 0, out=out)
+    return np.power(y, y.dtype.type(exponent), out=y)
+
+
+def gamma_encode(x, gamma: float = 2.2, out=None) -> np.ndarray:
+    """``g(x) = x ** (1 / gamma)`` (GoPro, LODE Eq. (7) with ``gamma = 2.2``).
+
+    Examples
+    --------
+    >>> print(gamma_encode(np.array([0.0, 0.218, 1.0]), 2.2).round(4))
+    [0.     0.5004 1.    ]
+    """
+    return _power(x, 1.0 / gamma, out)
+
+
+def gamma_decode(x, gamma: float = 2.2, out=None) -> np.ndarray:
+    """``g^-1(y) = y ** gamma``.
+
+    Examples
+    --------
+    >>> print(gamma_decode(np.array([0.0, 0.5, 1.0]), 2.2).round(4))
+    [0.     0.2176 1.    ]
+    """
+    return _power(x, gamma, out)
+
+
+def srgb_encode(x, out=None) -> np.ndarray:
+    """The sRGB transfer function (IEC 61966-2-1), linear -> display.
+
+    ``12.92 x`` for ``x <= 0.0031308``, else ``1.055 x ** (1 / 2.4) - 0.055``.
+
+    Examples
+    --------
+    >>> print(srgb_encode(np.array([0.0, 0.002, 0.2140, 1.0])).round(4))
+    [0.     0.0258 0.5    1.    ]
+    """
+    x = _float(x)
+    low = x <= 0.0031308
+    lin = np.maximum(x[low], 0) * 12.92  # taken before ``out`` (possibly ``x``) is written
+    y = np.maximum(x, 0, out=out)
+    np.power(y, y.dtype.type(1 / 2.4), out=y)
+    y *= 1.055
+    y -= 0.055
+    y[low] = lin
+    return y
+
+
+def srgb_decode(x, out=None) -> np.ndarray:
+    """The inverse sRGB transfer function (IEC 61966-2-1), display -> linear.
+
+    ``y / 12.92`` for ``y <= 0.04045``, else ``((y + 0.055) / 1.055) ** 2.4``.
+
+    Examples
+    --------
+    >>> print(srgb_decode(np.array([0.0, 0.02, 0.5, 1.0])).round(4))
+    [0.     0.0015 0.214  1.    ]
+    """
+    x = _float(x)
+    low = x <= 0.04045
+    lin = np.maximum(x[low], 0) / 12.92  # taken before ``out`` (possibly ``x``) is written
+    y = np.maximum(x, 0, out=out)
+    y += 0.055
+    y /= 1.055
+    np.power(y, y.dtype.type(2.4), out=y)
+    y[low] = lin
+    return y
+
+
+def _table_apply(table: np.ndarray, x: np.ndarray, out, *, decode: bool) -> np.ndarray:
+    """Piecewise-linear table lookup per channel (the last axis of an ``(H, W, C)`` array)."""
+    x = _float(x)
+    # node positions k / (n - 1) computed as callers compute code values, so a code hits its entry exactly
+    codes = np.arange(table.shape[0], dtype=np.float64) / (table.shape[0] - 1)
+    res = np.empty(x.shape, x.dtype) if out is None else out
+    for c in range(x.shape[-1] if x.ndim == 3 else 1):
+        col = table[:, min(c, table.shape[1] - 1)]
+        sel = (..., c) if x.ndim == 3 else ...
+        res[sel] = np.interp(x[sel], codes, col) if decode else np.interp(x[sel], col, codes)
+    return res
+
+
+def table_encode(x, table, out=None) -> np.ndarray:
+    """``g`` of a tabulated inverse CRF: the piecewise-linear inverse of ``table``.
+
+    Parameters
+    ----------
+    x : ndarray
+        Linear values; ``(H, W, C)`` arrays use column ``c`` of the table for
+        channel ``c`` (a one-column table serves every channel), other shapes
+        column 0.
+    table : ndarray, shape (N, 1 or C)
+        Increasing linear value of each of ``N`` equally spaced codes in ``[0, 1]``.
+    """
+    return _table_apply(np.asarray(table, np.float64), x, out, decode=False)
+
+
+def table_decode(x, table, out=None) -> np.ndarray:
+    """``g^-1`` of a tabulated inverse CRF: linear interpolation of ``table`` (see :func:`table_encode`).
+
+    Examples
+    --------
+    >>> t = np.array([0.0, 0.1, 0.4, 1.0])  # codes 0, 1/3, 2/3, 1
+    >>> print(table_decode(np.array([1 / 3, 0.5, 1.0]), t[:, None]).round(4))
+    [0.1  0.25 1.  ]
+    """
+    return _table_apply(np.asarray(table, np.float64), x, out, decode=True)
+
+
+class CRFFunctions(NamedTuple):
+    """A camera response as functions: ``encode`` is g, ``decode`` is g^-1.
+
+    ``params`` names the :class:`CRF` attributes passed to both as keywords.
+    """
+
+    encode: Callable
+    decode: Callable
+    params: tuple = ()
+
+
+#: CRF name -> its functions, as colour-science's ``CCTF_ENCODINGS`` / ``CCTF_DECODINGS``
+CRFS = {
+    "linear": CRFFunctions(linear_encode, linear_decode),
+    "gamma": CRFFunctions(gamma_encode, gamma_decode, ("gamma",)),
+    "srgb": CRFFunctions(srgb_encode, srgb_decode),
+    "table": CRFFunctions(table_encode, table_decode, ("table",)),
+}
 
 
 @dataclass(frozen=True)
@@ -31,13 +180,22 @@ class CRF:
     Attributes
     ----------
     kind : {'gamma', 'srgb', 'linear', 'table'}
+        A key of :data:`CRFS`.
     gamma : float
-        Exponent for ``kind == 'gamma'``.
+        Exponent of ``'gamma'``.
     table : ndarray or None
-        ``(256, 3)`` float64 inverse CRF (code -> linear in [0, 1]) for ``'table'``;
+        ``(256, 3)`` float64 inverse CRF (code -> linear in [0, 1]) of ``'table'``;
         increasing per channel.
     name : str
         How the CRF was specified (recorded in provenance).
+
+    Examples
+    --------
+    >>> crf = CRF("gamma", gamma=2.2)
+    >>> print(crf.to_display(np.array([0.25, 2.0])).round(4))
+    [0.5325 1.    ]
+    >>> print(crf.to_linear(np.array([0.5])).round(4))
+    [0.2176]
     """
 
     kind: str
@@ -45,44 +203,30 @@ class CRF:
     table: np.ndarray | None = field(default=None, compare=False, repr=False)
     name: str = ""
 
+    def __post_init__(self):
+        if self.kind not in CRFS:
+            raise BadConfig(f"unknown CRF kind {self.kind!r}: expected one of {', '.join(CRFS)}")
+
+    def _kwargs(self) -> dict:
+        return {p: getattr(self, p) for p in CRFS[self.kind].params}
+
+    def encode(self, linear: np.ndarray, out=None) -> np.ndarray:
+        """``g`` in the input's float dtype, not clipped above (into ``out`` when given)."""
+        return CRFS[self.kind].encode(linear, out=out, **self._kwargs())
+
+    def decode(self, display: np.ndarray, out=None) -> np.ndarray:
+        """``g^-1`` in the input's float dtype (into ``out`` when given)."""
+        return CRFS[self.kind].decode(display, out=out, **self._kwargs())
+
     def to_linear(self, display: np.ndarray) -> np.ndarray:
-        """``g^-1``: display-referred values in ``[0, 1]`` to linear (float32)."""
-        x = np.asarray(display, dtype=np.float32)
-        if self.kind == "linear":
-            return x.copy()
-        if self.kind == "gamma":
-            return np.power(np.clip(x, 0, None), np.float32(self.gamma))
-        if self.kind == "srgb":
-            return np.where(x <= 0.04045, x / 12.92,
-                            np.power((np.clip(x, 0, None) + 0.055) / 1.055, 2.4)).astype(np.float32)
-        return _table_apply(self.table, x, inverse=True)
+        """``g^-1``: display-referred values in ``[0, 1]`` to linear (a new float32 array)."""
+        x = np.array(display, dtype=np.float32)
+        return self.decode(x, out=x)
 
     def to_display(self, linear: np.ndarray) -> np.ndarray:
-        """``g``: linear values to display-referred values in ``[0, 1]`` (float32)."""
+        """``g``: linear values to display-referred values in ``[0, 1]`` (a new float32 array)."""
         x = np.clip(np.asarray(linear, dtype=np.float32), 0.0, None)
-        if self.kind == "linear":
-            return np.minimum(x, 1.0)
-        if self.kind == "gamma":
-            return np.minimum(np.power(x, np.float32(1.0 / self.gamma)), 1.0)
-        if self.kind == "srgb":
-            return np.minimum(np.where(x <= 0.0031308, 12.92 * x,
-                                       1.055 * np.power(x, 1 / 2.4) - 0.055), 1.0).astype(np.float32)
-        return _table_apply(self.table, x, inverse=False)
-
-
-def _table_apply(table: np.ndarray, x: np.ndarray, *, inverse: bool) -> np.ndarray:
-    codes = np.linspace(0.0, 1.0, table.shape[0])
-    out = np.empty(x.shape, dtype=np.float32)
-    chans = x.shape[-1] if x.ndim == 3 else 1
-    for c in range(chans):
-        col = table[:, min(c, table.shape[1] - 1)]
-        xc = x[..., c] if x.ndim == 3 else x
-        res = np.interp(xc, codes, col) if inverse else np.interp(xc, col, codes)
-        if x.ndim == 3:
-            out[..., c] = res
-        else:
-            out[...] = res
-    return out
+        return np.minimum(self.encode(x, out=x), 1.0, out=x)
 
 
 def table_crf(table, name: str = "table") -> CRF:
@@ -112,10 +256,8 @@ def parse_crf(spec: str) -> CRF:
     """
     s = str(spec).strip()
     low = s.lower()
-    if low == "linear":
-        return CRF("linear", name="linear")
-    if low == "srgb":
-        return CRF("srgb", name="srgb")
+    if low in CRFS and not CRFS[low].params:  # linear, srgb
+        return CRF(low, name=low)
     if low.startswith("gamma"):
         try:
             g = float(low.split(":", 1)[1]) if ":" in low else 2.2

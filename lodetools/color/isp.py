@@ -29,6 +29,7 @@ import threading
 
 import numpy as np
 
+from lodetools.color.crf import CRF
 from lodetools.errors import BadConfig
 from lodetools.io.bayer import channel_map, pattern_indices
 
@@ -117,23 +118,24 @@ def apply_matrix(rgb: np.ndarray, matrix) -> np.ndarray:
     return cv2.transform(np.ascontiguousarray(rgb, np.float32), np.asarray(matrix, np.float32))
 
 
-def encode_gamma(linear: np.ndarray, gamma: str = "srgb") -> np.ndarray:
-    """Linear values in [0, 1] -> display values (sRGB curve, power 1/2.2, or none)."""
-    import cv2
+#: the ``gamma`` choices of :func:`encode_gamma` -> the curve applied (:data:`lodetools.color.crf.CRFS`)
+GAMMAS = {"srgb": CRF("srgb", name="srgb"), "2.2": CRF("gamma", gamma=2.2, name="gamma:2.2"),
+          "linear": CRF("linear", name="linear")}
 
+
+def encode_gamma(linear: np.ndarray, gamma: str = "srgb") -> np.ndarray:
+    """Linear values in [0, 1] -> display values (sRGB curve, power 1/2.2, or none).
+
+    Examples
+    --------
+    >>> print(encode_gamma(np.array([0.0, 0.002, 0.214, 1.5]), "srgb").round(4))
+    [0.     0.0258 0.5    1.    ]
+    """
+    curve = GAMMAS.get(str(gamma))
+    if curve is None:
+        raise BadConfig(f"unknown gamma {gamma!r}: expected srgb, 2.2 or linear")
     x = np.clip(np.asarray(linear, np.float32), 0.0, 1.0)
-    if gamma == "srgb":  # IEC 61966-2-1
-        out = cv2.pow(x, 1 / 2.4)
-        out *= np.float32(1.055)
-        out -= np.float32(0.055)
-        low = x <= 0.0031308
-        out[low] = np.float32(12.92) * x[low]
-        return out
-    if gamma in ("2.2", 2.2):
-        return cv2.pow(x, 1 / 2.2)
-    if gamma == "linear":
-        return x
-    raise BadConfig(f"unknown gamma {gamma!r}: expected srgb, 2.2 or linear")
+    return curve.encode(x, out=x)
 
 
 def render(bayer: np.ndarray, pattern: str, *, wb_gains, camera_to_srgb=None, gamma: str = "srgb",

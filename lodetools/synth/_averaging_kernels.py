@@ -447,19 +447,7 @@ def code_thresholds(crf, channels: int = 3) -> np.ndarray:
     ``t_j`` is the midpoint of entries ``j - 1`` and ``j``.
     """
     y = (np.arange(1, 256, dtype=np.float64) - 0.5) / 255.0
-    if crf.kind == "linear":
-        t = y
-    elif crf.kind == "gamma":
-        t = y ** float(crf.gamma)
-    elif crf.kind == "srgb":
-        t = np.where(y <= 0.04045, y / 12.92, ((y + 0.055) / 1.055) ** 2.4)
-    elif crf.kind == "table":
-        tab = np.asarray(crf.table, np.float64)
-        cols = [tab[:, min(c, tab.shape[1] - 1)] for c in range(channels)]
-        return np.stack([0.5 * (col[:-1] + col[1:]) for col in cols])
-    else:  # pragma: no cover
-        raise ValueError(f"unknown CRF kind {crf.kind!r}")
-    return np.repeat(t[None, :], channels, axis=0)
+    return crf.decode(np.repeat(y[None, :, None], channels, axis=2))[0].T.copy()
 
 
 def _bucket_table(t32: np.ndarray, K: int):

@@ -127,6 +127,10 @@ def code_max(dtype) -> int:
 def inverse_lut(crf: CRF, dtype=np.uint8, channels: int = 3) -> np.ndarray:
     """``g^-1`` tabulated for every integer code: the linear value of each code.
 
+    Evaluated in float64 at the exact code values ``k / top`` and rounded to
+    float32 once, so a table CRF given at every code returns its own entries
+    (interpolating at float32 code positions would blur a steep table).
+
     Parameters
     ----------
     crf : CRF
@@ -139,12 +143,8 @@ def inverse_lut(crf: CRF, dtype=np.uint8, channels: int = 3) -> np.ndarray:
     ndarray of float32, shape ``(2**bits, channels)``
     """
     top = code_max(dtype)
-    if crf.kind == "table" and crf.table.shape[0] == top + 1:
-        # the table itself (interpolating at float32 code positions would blur a steep table)
-        cols = [crf.table[:, min(c, crf.table.shape[1] - 1)] for c in range(channels)]
-        return np.ascontiguousarray(np.stack(cols, axis=1), dtype=np.float32)
-    codes = (np.arange(top + 1, dtype=np.float64) / top).astype(np.float32)
-    lut = crf.to_linear(np.repeat(codes[:, None, None], channels, axis=2))  # (256, 1, C) image
+    codes = np.arange(top + 1, dtype=np.float64) / top
+    lut = crf.decode(np.repeat(codes[:, None, None], channels, axis=2))  # (top + 1, 1, C) image
     return np.ascontiguousarray(lut[:, 0, :], dtype=np.float32)
 
 
@@ -303,13 +303,7 @@ class WindowAverager:
             if noise is not None:
                 lin = add_poisson_gaussian(lin, noise, rng)
             np.clip(lin, 0.0, 1.0, out=lin)
-            if self.crf.kind == "gamma":
-                disp = np.power(lin, np.float32(1.0 / self.crf.gamma), out=lin)
-            elif self.crf.kind == "linear":
-                disp = lin
-            else:
-                disp = self.crf.to_display(lin)
-            yield r0, r1, disp
+            yield r0, r1, self.crf.encode(lin, out=lin)  # in place; g maps [0, 1] into [0, 1]
         self._held = []
         self.count = 0
 
