@@ -4,21 +4,31 @@ from pathlib import Path
 
 import click
 
+from lodetools.commands._dataset_options import layout_option
+
 
 @click.command("deblur", epilog="""\b
 Example:
   lodetools deblur --checkpoint runs/lbag/model.pt --input photos/ --out deblurred/
   lodetools deblur --checkpoint runs/lbag/model.pt --input reloblur_ds --split test \\
       --out preds/ && lodetools eval --pred preds/ --gt reloblur_ds --split test
+  lodetools deblur --checkpoint runs/lbag/model.pt --input ReLoBlur --split test --out preds/
+  lodetools deblur --checkpoint runs/lbag/model.pt --input shots/ --recursive --out deblurred/
 """)
 @click.option("--checkpoint", "-c", required=True, type=click.Path(path_type=Path),
               help="model.pt or checkpoints/last.pt of a `lodetools train` run (it names the network "
                    "and its options).")
 @click.option("--input", "-i", "inp", required=True, type=click.Path(path_type=Path),
-              help="An image file, a folder of images, or a paired dataset (its blur images of --split).")
+              help="An image file, a folder of images, or a dataset in any layout `lodetools inspect` "
+                   "knows (its blurred images of --split).")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: <name>.png per image, or <split>/<scene>/<id>.png for a dataset.")
-@click.option("--split", default="test", show_default=True, help="Dataset split when --input is a dataset.")
+@click.option("--split", default="test", show_default=True,
+              help="Dataset split when --input is a dataset; 'all' for every split.")
+@layout_option
+@click.option("--recursive", "-r", is_flag=True,
+              help="A folder of images: read its sub-folders too (output keeps their paths). Sharp images "
+                   "and masks (*_sharp, *_gt, sharp/, gt/, GT/, mask/) are never inputs.")
 @click.option("--tile", type=click.IntRange(min=0), default=512, show_default=True,
               help="Tile side in pixels (0: whole image at once).")
 @click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True,
@@ -27,7 +37,7 @@ Example:
 @click.option("--amp/--no-amp", default=True, show_default=True, help="fp16 autocast on CUDA.")
 @click.option("--overwrite", is_flag=True, help="Redo images whose output already exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def command(checkpoint, inp, out, split, tile, overlap, device, amp, overwrite, quiet):
+def command(checkpoint, inp, out, split, layout, recursive, tile, overlap, device, amp, overwrite, quiet):
     """Deblur images with a trained network; outputs are 8-bit PNGs of the input's size.
 
     The image is padded to the network's multiple and processed in
@@ -38,7 +48,8 @@ def command(checkpoint, inp, out, split, tile, overlap, device, amp, overwrite, 
     from lodetools.pipelines.deblur import DeblurInputs, DeblurParams, run
     from lodetools.runner import RunOptions
 
-    values = dict(checkpoint=checkpoint, source=inp, split=split, tile=tile, overlap=overlap, amp=amp)
+    values = dict(checkpoint=checkpoint, source=inp, split=None if split == "all" else split, layout=layout,
+                  recursive=recursive, tile=tile, overlap=overlap, amp=amp)
     summary = run(params_from_click(DeblurInputs, values), params_from_click(DeblurParams, values),
                   RunOptions(out=out, overwrite=overwrite, quiet=quiet, device=device))
     click.echo(f"deblurred {len(summary.done)} image(s), skipped {len(summary.skipped)} existing, into {out}",

@@ -779,6 +779,20 @@ def read_dataset(root, *, split: str | None = None, require=("blur", "sharp"), l
     return select_pairs(scan, split=split, require=require)
 
 
+def check_outside(root, out) -> None:
+    """Refuse an output folder inside a downloaded dataset (read-only input).
+
+    Raises
+    ------
+    BadConfig
+        If ``out`` is ``root`` or inside it.
+    """
+    r, o = Path(root).resolve(), Path(out).resolve()
+    if o == r or r in o.parents:
+        raise BadConfig(f"the output folder is inside the dataset {root}; nothing is written inside a "
+                        "downloaded dataset, choose --out elsewhere", out)
+
+
 def summarize(scan: DatasetScan) -> dict:
     """Counts per split for ``inspect``: pairs, scenes, with sharp, with mask."""
     out = {}

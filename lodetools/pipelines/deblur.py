@@ -3,10 +3,14 @@
 Inputs and outputs:
 
 * a file ``x.jpg`` -> ``<out>/x.png``;
-* a folder of images -> ``<out>/<name>.png`` for each (natural order);
-* a paired dataset (a folder with ``dataset.json``) -> its ``blur`` images
-  of ``split`` written as ``<out>/<split>/<scene>/<id>.png`` (the item key),
-  the layout ``lodetools eval --pred`` matches against the ground truth.
+* a folder of images -> ``<out>/<name>.png`` for each (natural order;
+  ``recursive``: sub-folders too, as ``<out>/<sub>/<name>.png``); sharp images
+  and masks (``*_sharp``, ``gt/``, ``GT/``, ``sharp/``, ``mask/``) are skipped;
+* a paired dataset in any layout :mod:`lodetools.io.datasets` reads
+  (lodetools' own, GoPro, REDS, RealBlur, HIDE, ReLoBlur, ...) -> its
+  blurred images of ``split`` written as ``<out>/<split>/<scene>/<id>.png``
+  (the pair key, scene paths kept), the layout ``lodetools eval --pred``
+  matches against the ground truth. Nothing is written inside the dataset.
 
 Every output is an 8-bit PNG of the input's size, written atomically; files
 already present are skipped unless ``overwrite`` (a rerun resumes).
@@ -20,7 +24,7 @@ from pathlib import Path
 import torch
 
 from lodetools.errors import BadConfig, MissingInput, OutputConflict
-from lodetools.io.images import IMAGE_EXTENSIONS, list_images, read_image, write_image
+from lodetools.io.images import IMAGE_EXTENSIONS, list_images, natural_key, read_image, write_image
 from lodetools.runner import RunOptions, RunSummary
 
 
@@ -30,14 +34,51 @@ class Job:
     dst: Path
 
 
-def plan_jobs(inp, out, *, split: str = "test") -> list[Job]:
+#: folder names whose images are ground truth or masks, never inputs (case-insensitive)
+NOT_INPUT_DIRS = ("sharp", "gt", "target", "mask", "masks")
+
+
+def is_input_image(rel: Path) -> bool:
+    """Whether an image found in a plain folder is a blurred input (not a sharp image or a mask).
+
+    ``*_sharp`` / ``*_gt`` file stems and anything under a ``sharp``, ``gt``,
+    ``GT``, ``target``, ``mask(s)`` or ``*_sharp`` folder are left out.
+    """
+    stem = rel.stem.lower()
+    if stem.endswith("_sharp") or stem.endswith("_gt"):
+        return False
+    return not any(p.lower() in NOT_INPUT_DIRS or p.lower().endswith("_sharp") for p in rel.parts[:-1])
+
+
+def _dataset_layout(inp: Path, layout: str | None) -> str | None:
+    """The layout a folder is read with as a dataset (forced or detected), or None for a folder of images."""
+    from lodetools.io.datasets import detect_layout, parse_layout
+    if layout is not None:
+        return parse_layout(layout)[0]
+    try:
+        return detect_layout(inp)[0]
+    except MissingInput:
+        return None
+
+
+def plan_jobs(inp, out, *, split: str | None = "test", layout: str | None = None,
+              recursive: bool = False) -> list[Job]:
     """Input path -> list of (source image, output PNG).
+
+    A folder is a dataset when ``layout`` is given or one is detected
+    (:mod:`lodetools.io.datasets`): its blurred images of ``split`` (None:
+    every split) go to ``<out>/<split>/<scene>/<id>.png``, scene paths kept.
+    Otherwise its images (with ``recursive``, those of its sub-folders too,
+    relative paths kept) go to ``<out>/<name>.png``; sharp images and masks
+    are never inputs (:func:`is_input_image`).
 
     Raises
     ------
     MissingInput
         The input does not exist, or holds no images.
     """
+    from lodetools.io.paths import confined
+
     inp, out = Path(inp), Path(out)
     if inp.is_file():
         if inp.suffix.lower() not in IMAGE_EXTENSIONS:
@@ -45,14 +86,26 @@ def plan_jobs(inp, out, *, split: str = "test") -> list[Job]:
         return [Job(inp, out / f"{inp.stem}.png")]
     if not inp.exists():
         raise MissingInput("input not found", inp)
-    if (inp / "dataset.json").is_file():
+    name = _dataset_layout(inp, layout)
+    if name is not None:
+        from lodetools.io.datasets import check_outside
         from lodetools.io.layout import read_pairs
-        pairs = read_pairs(inp, split=split, require=("blur",))
-        return [Job(p.blur, out / f"{p.key}.png") for p in pairs]
-    files = list_images(inp)
+        if name != "lodetools":
+            check_outside(inp, out)
+        pairs = read_pairs(inp, split=split, require=("blur",), layout=layout)
+        return [Job(p.blur, confined(out, f"{p.key}.png")) for p in pairs]
+    if recursive:
+        files = sorted((p for p in inp.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+                        and not any(s.startswith(".") for s in p.relative_to(inp).parts)),
+                       key=lambda p: natural_key(p.relative_to(inp).as_posix()))
+    else:
+        files = list_images(inp)
     if not files:
-        raise MissingInput("no images in folder", inp)
-    dsts = [out / f"{f.stem}.png" for f in files]
+        raise MissingInput("no images in folder" + ("" if recursive else " (--recursive reads sub-folders)"), inp)
+    files = [f for f in files if is_input_image(f.relative_to(inp))]
+    if not files:
+        raise MissingInput("no blurred images in folder: only sharp images or masks", inp)
+    dsts = [out / f.relative_to(inp).with_suffix(".png") for f in files]
     if len(set(dsts)) != len(dsts):
         raise OutputConflict("two inputs share a name stem (e.g. a.png and a.jpg)", inp)
     return [Job(f, d) for f, d in zip(files, dsts)]
@@ -115,8 +168,12 @@ class DeblurParams:
 
     Attributes
     ----------
-    split : str
-        Dataset split when the source is a dataset.
+    split : str or None
+        Dataset split when the source is a dataset (None: every split).
+    layout : str, optional
+        Force the dataset layout, ``"NAME"`` or ``"NAME:VARIANT"``.
+    recursive : bool
+        A plain folder's sub-folders are read too.
     tile : int
         Tile side in pixels (0: the whole image at once); tiles keep the
         memory bounded for full-size images (ReLoBlur: 2152x1436).
@@ -126,7 +183,9 @@ class DeblurParams:
         fp16 autocast on CUDA.
     """
 
-    split: str = "test"
+    split: str | None = "test"
+    layout: str | None = None
+    recursive: bool = False
     tile: int = 512
     overlap: int = 32
     amp: bool = True
@@ -154,7 +213,7 @@ def run(inputs: DeblurInputs, params: DeblurParams, opts: RunOptions) -> RunSumm
     if params.tile and params.overlap >= params.tile:
         raise BadConfig(f"--overlap {params.overlap} must be smaller than --tile {params.tile}")
     out = Path(opts.out)
-    jobs = plan_jobs(inputs.source, out, split=params.split)
+    jobs = plan_jobs(inputs.source, out, split=params.split, layout=params.layout, recursive=params.recursive)
     rel = {id(j): j.dst.relative_to(out).as_posix() for j in jobs}
     skipped = [rel[id(j)] for j in jobs if not opts.overwrite and j.dst.exists()]
     deblur_files(jobs, inputs.checkpoint, tile=params.tile, overlap=params.overlap,

@@ -123,21 +123,29 @@ def summarise(rows: list[dict], metrics) -> dict:
 
 
 def evaluate(pred_dir, gt_root, *, split: str | None = "test", metrics=("psnr", "ssim"),
-             progress=None) -> dict:
+             progress=None, layout: str | None = None, masks=None, input_baseline: bool = False) -> dict:
     """Score a folder of predictions against a paired dataset.
 
     Parameters
     ----------
-    pred_dir : path
-        Predicted (deblurred) images.
+    pred_dir : path or None
+        Predicted (deblurred) images; ``None`` with ``input_baseline``.
     gt_root : path
-        Paired dataset (``dataset.json``, manifest, ``sharp/`` and ``mask/``).
+        Paired dataset in any layout :mod:`lodetools.io.datasets` reads
+        (lodetools' own, GoPro, REDS, RealBlur, HIDE, ReLoBlur, ...).
     split : str or None
         Split to evaluate (None: all). Static reference pairs are skipped.
     metrics : sequence of str
         Names from :data:`METRICS`.
     progress : callable, optional
         Wraps the iterable of pairs (e.g. tqdm).
+    layout : str, optional
+        Force the dataset's layout (``"NAME"`` or ``"NAME:VARIANT"``).
+    masks : path, optional
+        Masks made outside the dataset (``lodetools masks --out DIR``).
+    input_baseline : bool
+        Score the dataset's own blurred images as the prediction (the
+        "blurry input" row of results tables).
 
     Returns
     -------
@@ -150,17 +158,24 @@ def evaluate(pred_dir, gt_root, *, split: str | None = "test", metrics=("psnr", 
     BadInput
         If a prediction and its ground truth differ in size.
     """
-    pairs = [p for p in read_pairs(gt_root, split=split, require=("sharp",))
+    require = ("blur", "sharp") if input_baseline else ("sharp",)
+    pairs = [p for p in read_pairs(gt_root, split=split, require=require, layout=layout, masks=masks)
              if not p.record.get("static")]
     if not pairs:
         raise MissingInput(f"no non-static pairs in split {split!r}", gt_root)
-    matched, missing, extra = match_predictions(pred_dir, pairs)
+    if input_baseline:
+        matched, missing, extra = {p.key: p.blur for p in pairs}, [], []
+    else:
+        matched, missing, extra = match_predictions(pred_dir, pairs)
     rows = []
     it = [p for p in pairs if p.key in matched]
     for pair in (progress(it) if progress else it):
         pred_path = matched[pair.key]
         pred = read_image(pred_path)
         gt = read_image(pair.sharp)
+        if pred.shape != gt.shape and input_baseline:
+            raise BadInput(f"blurred image is {pred.shape[1]}x{pred.shape[0]} but its sharp image "
+                           f"{gt.shape[1]}x{gt.shape[0]}", pred_path)
         if pred.shape != gt.shape:
             raise BadInput(f"prediction is {pred.shape[1]}x{pred.shape[0]} but ground truth "
                            f"{pair.key} is {gt.shape[1]}x{gt.shape[0]}", pred_path)
@@ -206,14 +221,19 @@ class EvalInputs:
 
     Attributes
     ----------
-    pred : pathlib.Path
-        Folder of predicted (deblurred) images, named by pair id (module docstring).
+    pred : pathlib.Path or None
+        Folder of predicted (deblurred) images, named by pair id (module
+        docstring); ``None`` when scoring the input baseline.
     gt : pathlib.Path
-        Paired dataset holding the ground truth (``sharp/``) and masks (``mask/``).
+        Paired dataset holding the ground truth and masks, in any layout
+        :mod:`lodetools.io.datasets` reads.
+    masks : pathlib.Path, optional
+        Masks made outside the dataset, for the weighted metrics.
     """
 
-    pred: Path
+    pred: Path | None
     gt: Path
+    masks: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -228,10 +248,16 @@ class EvalParams:
         Names from :data:`METRICS`, each in one stated convention: PSNR/SSIM
         as BasicSR, weighted PSNR/SSIM as ReLoBlur's code (they need masks),
         aligned PSNR/SSIM by the RealBlur protocol (Rim et al., ECCV 2020).
+    layout : str, optional
+        Force the dataset layout, ``"NAME"`` or ``"NAME:VARIANT"`` (detected when None).
+    input_baseline : bool
+        Score the dataset's blurred images themselves (no predictions).
     """
 
     split: str | None = "test"
     metrics: tuple[str, ...] = ("psnr", "ssim", "psnrw", "ssimw")
+    layout: str | None = None
+    input_baseline: bool = False
 
 
 def run(inputs: EvalInputs, params: EvalParams, opts: RunOptions) -> RunSummary:
@@ -253,8 +279,12 @@ def run(inputs: EvalInputs, params: EvalParams, opts: RunOptions) -> RunSummary:
 
         def bar(it):
             return tqdm(it, desc="eval", file=sys.stderr)
-    result = evaluate(inputs.pred, inputs.gt, split=params.split, metrics=names, progress=bar)
-    result["parameters"] = recorded_parameters(params, pred=inputs.pred, gt=inputs.gt)
+    if params.input_baseline == (inputs.pred is not None):
+        raise BadConfig("give either predictions (--pred) or --input-baseline, not both"
+                        if params.input_baseline else "no predictions: give --pred DIR or --input-baseline")
+    result = evaluate(inputs.pred, inputs.gt, split=params.split, metrics=names, progress=bar,
+                      layout=params.layout, masks=inputs.masks, input_baseline=params.input_baseline)
+    result["parameters"] = recorded_parameters(params, pred=inputs.pred, gt=inputs.gt, masks=inputs.masks)
     csv_path, json_path = write_results(result, opts.out, names)
     return RunSummary(done=[r["key"] for r in result["rows"]], out=Path(opts.out),
                       info={**result, "csv": csv_path, "json": json_path})
