@@ -48,12 +48,33 @@ def test_every_stage_wrote_its_outputs(demo_dir):
 
 def test_quality_figures_within_the_issues_bounds(demo_dir):
     doc = json.loads((demo_dir / "demo.json").read_text())
-    bounds = doc["bounds"]
+    bounds = {b["name"]: b for b in doc["bounds"]}
     for fig in ("synthesize.max_error_gray_levels", "calibrate.nonuniformity_after", "align.static_psnr_after",
                 "align.static_psnr_gain", "masks.mean_iou", "masks.fraction_error_pp", "lbs.mask_is_union"):
         assert fig in bounds, f"{fig} was not measured"
-    failed = {k: doc["figures"][k] for k, ok in bounds.items() if not ok}
+    for b in bounds.values():  # each bound states its operator and value; the verdict follows from them
+        assert b["value"] == doc["figures"][b["name"]] and b["op"] in ("<=", ">=", "==")
+    failed = {k: b["value"] for k, b in bounds.items() if not b["met"]}
     assert not failed, failed
+
+
+def test_report_reads_bounds_and_conventions_from_the_files(tmp_path):
+    """The report shows what demo.json and summary.json state, not constants of the pipelines."""
+    from lodetools.report import build_report
+    from lodetools.sim.checks import check_bounds
+
+    bounds = check_bounds({"masks.mean_iou": 0.5, "align.epe_px": 0.1},
+                          {"masks.mean_iou": (">=", 0.75), "align.epe_px": ("<=", 0.125)})
+    assert [b["met"] for b in bounds] == [False, True]
+    (tmp_path / "demo.json").write_text(json.dumps({"preset": "quick", "seed": 0, "stages": [],
+                                                    "figures": {}, "bounds": bounds}))
+    pred = tmp_path / "runs" / "x" / "pred"
+    pred.mkdir(parents=True)
+    (pred / "summary.json").write_text(json.dumps({"summary": {"psnr": {"mean": 30.0}}, "count": 1,
+                                                   "conventions": {"psnr": "a stated convention"}}))
+    text = build_report(tmp_path)
+    assert "&lt;= 0.125" in text and "&gt;= 0.75" in text and "NOT met" in text
+    assert "a stated convention" in text
 
 
 class _Checker(HTMLParser):

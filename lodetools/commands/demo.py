@@ -29,10 +29,11 @@ def command(out, quick, seed):
 
     Example: lodetools demo --out demo-out
     """
-    from lodetools.pipelines.demo import run_demo
+    from lodetools.pipelines.demo import DemoParams, run
+    from lodetools.runner import RunOptions
 
-    doc = run_demo(out, quick=quick, seed=seed, log=lambda s: click.echo(s, err=True))
-    failed = [k for k, ok in doc.get("bounds", {}).items() if not ok]
+    doc = run(None, DemoParams(preset="quick" if quick else "default"), RunOptions(out=out, seed=seed)).info
+    failed = [b["name"] for b in doc.get("bounds", []) if not b["met"]]
     if failed:
         click.echo("figures outside their bounds: " + ", ".join(failed), err=True)
     click.echo(f"open {out / 'report.html'}")

@@ -5,6 +5,7 @@ each thing it finds, so it works on a whole ``lodetools demo`` folder as well
 as on a single dataset:
 
 - ``demo.json``: stage timings and the quality figures with their bounds
+  (each bound's operator, value and verdict as the file states them)
 - every paired dataset (a folder with ``dataset.json`` and pairs): sample
   pairs with the blur mask overlaid
 - ``qa.jsonl`` of ``align``: the per-scene table and the static reference
@@ -12,7 +13,10 @@ as on a single dataset:
 - ``blur_ratio.csv`` of ``stats blur-ratio``: the curves (LODE Figure 3 style)
 - ``runs/<net>/train_log.csv`` and ``val_log.csv``: training curves
 - ``runs/<net>/pred/summary.json`` of ``eval``: the metrics table, and one
-  test image deblurred by every network
+  test image deblurred by every network (each metric's convention as
+  ``summary.json`` states it)
+
+The report reads files only: it imports no pipeline.
 """
 
 from __future__ import annotations
@@ -123,20 +127,15 @@ def section_demo(root: Path) -> str:
     if not p.is_file():
         return ""
     doc = json.loads(p.read_text())
-    from lodetools.pipelines.demo import BOUNDS
-
     rows = [[html.escape(s["name"]), f"{s['seconds']:.1f}"] for s in doc.get("stages", [])]
     out = [f"<h2>Stages</h2><p>Preset <b>{html.escape(str(doc.get('preset')))}</b>, seed {doc.get('seed')}, "
            f"total {doc.get('total_seconds', 0):.0f} s.</p>", _table(["stage", "seconds"], rows)]
-    figs = doc.get("figures", {})
-    met = doc.get("bounds", {})
     qrows = []
-    for k, v in figs.items():
-        if k in BOUNDS:
-            op, b = BOUNDS[k]
-            cls = "ok" if met.get(k) else "bad"
-            qrows.append([html.escape(k), _fmt(v), f"{op} {_fmt(b)}",
-                          f'<span class="{cls}">{"met" if met.get(k) else "NOT met"}</span>'])
+    for b in doc.get("bounds", []):  # each bound as demo.json states it: name, value, op, bound, met
+        cls = "ok" if b.get("met") else "bad"
+        qrows.append([html.escape(str(b.get("name"))), _fmt(b.get("value")),
+                      f"{html.escape(str(b.get('op')))} {_fmt(b.get('bound'))}",
+                      f'<span class="{cls}">{"met" if b.get("met") else "NOT met"}</span>'])
     if qrows:
         out.append("<h2>Accuracy against the synthetic world's truth</h2>"
                    + _table(["figure", "value", "bound", ""], qrows))
@@ -284,10 +283,8 @@ def section_training(root: Path) -> str:
 
 
 def section_metrics(root: Path) -> str:
-    from lodetools.pipelines.evaluate import METRICS
-
     sums = sorted(root.rglob("summary.json"))
-    rows, names, preds = [], [], []
+    rows, names, preds, conventions = [], [], [], {}
     for s in sums:
         doc = json.loads(s.read_text())
         if "summary" not in doc:
@@ -298,12 +295,14 @@ def section_metrics(root: Path) -> str:
                 names.append(m)
         rows.append((run, doc))
         preds.append((run, s.parent))
+        conventions.update(doc.get("conventions") or {})
     if not rows:
         return ""
     table = _table(["network", "images", *names],
                    [[html.escape(r), d.get("count"), *[_fmt((d["summary"].get(m) or {}).get("mean")) for m in names]]
                     for r, d in rows])
-    conv = "".join(f"<li><b>{m}</b>: {html.escape(METRICS[m][1])}</li>" for m in names if m in METRICS)
+    conv = "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(str(conventions[m]))}</li>"
+                   for m in names if m in conventions)
     out = f"<h2>Deblurring metrics</h2>{table}<ul class='muted'>{conv}</ul>"
     # one test image through every network
     try:
