@@ -8,8 +8,9 @@ polynomial of the pixel coordinates (Eqs. (4)-(5)), with the ten terms::
 
 (the order of Eq. (5)), calibrated from a RAW frame of a uniform lightbox.
 
-Direction of the correction (the issue and the paper disagree; we follow the
-issue). During calibration the paper sets ``alpha_k = P'_k / P_k`` with
+Direction of the correction (Eq. (3) taken literally would double the cast,
+see docs/commands/develop.md, "Direction of the correction"). During
+calibration the paper sets ``alpha_k = P'_k / P_k`` with
 ``P'`` the patch mean and ``P`` the central patch mean, i.e. alpha is the
 *cast* ``local / centre``; applying Eq. (3) ``P' = alpha * P`` with that alpha
 would double the cast instead of removing it. Here the polynomial fitted by

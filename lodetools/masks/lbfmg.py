@@ -31,8 +31,10 @@ flags whole images); ``init_frames`` feeds the static image more than once;
 ``shift_tolerance`` (off by default) keeps only foreground that survives
 shifting the target by up to that many pixels, against per-pair alignment
 error (after the paper's shift-invariant loss, appendix D).
-Where the issue and the paper differ (a scene without a static pair, for
-which the issue asks for an option), :func:`scene_masks` follows the issue.
+Algorithm 1 needs a static pair per scene; captures without one (the
+datasets of other rigs) can still be masked with ``background='median'`` of
+:func:`scene_masks` (the per-pixel median of the scene's images stands in for
+the static image; the masks pipeline uses it only on request).
 
 All functions are pure: images in, masks out; nothing here reads files.
 

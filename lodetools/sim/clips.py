@@ -1,4 +1,4 @@
-"""High-frame-rate clips with ground truth (issue 3, part 1).
+"""High-frame-rate clips with ground truth: the input of ``synthesize`` and ``stats blur-ratio``.
 
 A clip is a static background photograph with 1 to 3 foreground objects cut
 from other photographs (soft-edged masks), each moving along a smooth random

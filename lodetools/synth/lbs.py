@@ -25,10 +25,11 @@ ones (so the mask, which holds the moving footprints, is never covered by a
 sharp object), every object starts fully inside the background, and a
 footprint is any pixel with nonzero warped alpha.
 
-The issue asks for the translation to be a random choice at every step; it is
-always applied, as a random 0 or +step per axis (so a step may not move), while
-scaling and rotation are each applied with probability ``p_scale`` /
-``p_rotate``; the applied transforms are composed in a random order.
+The paper selects the transformations and their order at random at every step
+(LODE section 4.1); here the translation is always drawn, as a random 0 or
++step per axis as in the authors' code (so a step may not move), while scaling
+and rotation are each applied with probability ``p_scale`` / ``p_rotate``; the
+applied transforms are composed in a random order.
 
 References
 ----------
