@@ -167,3 +167,64 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
         os.umask(old)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]  # no temporary file left
+
+
+def test_params_from_click_types_nesting_and_overrides():
+    from dataclasses import dataclass
+    from typing import Literal
+
+    from lodetools.commands._options import params_from_click
+
+    @dataclass(frozen=True)
+    class Inner:
+        alpha: float = 1.0
+
+    @dataclass(frozen=True)
+    class P:
+        inner: Inner = Inner()
+        depth: Literal[8, 16] = 8
+        paths: tuple[Path, ...] = ()
+        size: tuple[int, int] | None = None
+        flag: bool = True
+
+    p = params_from_click(P, {"depth": "16", "paths": ["a", "b"], "alpha": "0.5", "other": 3},
+                          size=("3", "4"), flag=False)
+    assert p == P(Inner(0.5), 16, (Path("a"), Path("b")), (3, 4), False)
+    assert params_from_click(P, {}) == P()
+    with pytest.raises(BadConfig, match="bad depth '12'"):
+        params_from_click(P, {"depth": "12"})
+    with pytest.raises(BadConfig, match="bad alpha"):
+        params_from_click(P, {"alpha": "x"})
+
+
+def _fields(cls) -> set:
+    import dataclasses
+    import typing
+
+    names = set()
+    for f, hint in typing.get_type_hints(cls).items():
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            names |= _fields(hint)
+        names.add(f)
+    return names
+
+
+@pytest.mark.parametrize("command,classes,special", [
+    ("synthesize", ["synthesize.SynthesizeParams"], {"videos"}),
+    ("lbs", ["lbs.LbsInputs", "lbs.LbsParams"], set()),
+    ("masks", ["masks.MasksParams"], {"data", "mixtures"}),
+    ("develop", ["develop.RawInputs", "develop.DevelopParams"], {"no_color_matrix", "no_refining_step"}),
+    ("align", ["develop.RawInputs", "align.AlignParams"],
+     {"no_color_matrix", "no_refining_step", "no_densify", "device"}),
+    ("stats_blur_ratio", ["blur_ratio.BlurRatioInputs", "blur_ratio.BlurRatioParams"], set()),
+])
+def test_every_option_of_a_command_reaches_its_pipeline(command, classes, special):
+    """No option is silently dropped: each maps onto a typed field, a run option, or a named conversion."""
+    import importlib
+
+    cmd = importlib.import_module(f"lodetools.commands.{command}").command
+    known = set(special) | {"out", "recipe", "seed", "workers", "shard", "on_error", "overwrite", "quiet"}
+    for spec in classes:
+        mod, cls = spec.rsplit(".", 1)
+        known |= _fields(getattr(importlib.import_module(f"lodetools.pipelines.{mod}"), cls))
+    assert {p.name for p in cmd.params} - known == set()

@@ -8,16 +8,25 @@ the run halfway.
 import functools
 import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import click
 import numpy as np
 
-from lodetools.commands._options import computed_params, run_options, run_options_from
+from lodetools.commands._options import params_from_click, run_options, run_options_from
 from lodetools.errors import BadInput
 from lodetools.io.layout import item_key, write_pair
 from lodetools.io.manifest import write_dataset_json
-from lodetools.runner import WorkItem, check_output, report, run_items
+from lodetools.runner import WorkItem, check_output, recorded_parameters, report, run_items
+
+
+@dataclass(frozen=True)
+class ToyParams:
+    """What the toy computes (``sleep`` only slows it down: not recorded)."""
+
+    count: int = 12
+    bad: bool = False
+    scene: str = "scene"
 
 
 def process(item, rng, *, out, sleep):
@@ -38,18 +47,19 @@ def process(item, rng, *, out, sleep):
 @click.option("--sleep", type=float, default=0.0)
 @click.option("--bad", is_flag=True)
 @click.option("--scene", default="scene")
-def main(**params):
-    opts = run_options_from(params)
+def main(**values):
+    opts = run_options_from(values)
+    params = params_from_click(ToyParams, values)
     out = opts.out
     items = []
-    for i in range(params["count"]):
+    for i in range(params.count):
         iid = f"{i:04d}"
-        items.append(WorkItem(item_key("train", params["scene"], iid), ("train", params["scene"], iid)))
-    if params["bad"]:
-        items.insert(3, WorkItem(item_key("train", params["scene"], "bad"), ("train", params["scene"], "bad")))
-    cp = computed_params({k: v for k, v in params.items() if k != "sleep"})
+        items.append(WorkItem(item_key("train", params.scene, iid), ("train", params.scene, iid)))
+    if params.bad:
+        items.insert(3, WorkItem(item_key("train", params.scene, "bad"), ("train", params.scene, "bad")))
+    cp = recorded_parameters(params, opts)
     check_output(out, "toy", cp, overwrite=opts.overwrite)
-    fn = functools.partial(process, out=out, sleep=params["sleep"])
+    fn = functools.partial(process, out=out, sleep=values["sleep"])
     summary = run_items(items, fn, opts)
     write_dataset_json(out, command="toy", params=cp, recipe=None,
                        counts={"pairs": len(summary.records)})

@@ -116,20 +116,3 @@ def params_from_click(cls, values: dict, **overrides):
             kwargs[f.name] = params_from_click(hint, source)
     return cls(**kwargs)
 
-
-#: option names that describe how a run runs, not what it computes
-RUN_ONLY = ("out", "recipe", "workers", "shard", "on_error", "overwrite", "quiet")
-
-
-def computed_params(params: dict) -> dict:
-    """The parameters that determine the outputs (JSON-friendly)."""
-    out = {}
-    for k, v in params.items():
-        if k in RUN_ONLY:
-            continue
-        if isinstance(v, Path):
-            v = str(v)
-        elif isinstance(v, tuple):
-            v = [str(x) if isinstance(x, Path) else x for x in v]
-        out[k] = v
-    return out
