@@ -58,6 +58,8 @@ from numba.core import cgutils
 from numba.core.compiler import Compiler
 from numba.extending import intrinsic
 
+from lodetools.parallel import cpu_threads
+
 #: values per cache block: a multiple of 64 (vector width of the VBMI lookup) and of 3 (RGB)
 BLOCK = 64 * 3 * 85  # 16320 values: 64 KB of float32 accumulator
 #: bucket counts tried by :func:`build_quantiser` (powers of two: ``sqrt(m) * K`` is exact)
@@ -506,7 +508,8 @@ def average_codes(frames, lut: np.ndarray, quant: Quantiser, out: np.ndarray, *,
         Use the AVX-512 VBMI lookup (default: when the CPU has it and ``C = 1``).
     parallel : bool
         Split the blocks in two halves, one computed on a worker thread (the
-        kernel releases the GIL), one on the calling thread.
+        kernel releases the GIL), one on the calling thread, when
+        :func:`lodetools.parallel.cpu_threads` allows more than one thread.
 
     Returns
     -------
@@ -523,8 +526,9 @@ def average_codes(frames, lut: np.ndarray, quant: Quantiser, out: np.ndarray, *,
             quant.corrections == 2, out, BLOCK)
     nblk = (out.size + BLOCK - 1) // BLOCK
     fn = _average_vbmi if vbmi else _average_plain
-    if parallel and nblk > 1:
-        # two halves: one on a worker thread, one here (the kernel releases the GIL)
+    if parallel and nblk > 1 and cpu_threads(nblk, min_work=2) > 1:
+        # two halves: one on a worker thread, one here (the kernel releases the GIL); one thread
+        # when the cores are busy or in a worker process (the thread policy of lodetools.parallel)
         half = nblk // 2
         job = _worker().submit(fn, *args, half, nblk)
         fn(*args, 0, half)

@@ -138,7 +138,9 @@ class Trainer:
                 continue
             pairs = []
             for r in roots:
-                pairs += load_source(r, cfg.train_split, need_mask=masked).pairs
+                own = r == cfg.data   # --layout and --masks describe --data
+                pairs += load_source(r, cfg.train_split, need_mask=masked, layout=cfg.layout if own else None,
+                                     masks=cfg.masks if own else None, needed_by=cfg.net).pairs
             roles[role] = CropDataset(PairSource(";".join(roots), cfg.train_split, pairs), cfg.crop,
                                       cfg.seed + (0 if role == "data" else 1000), bapc_p=cfg.bapc_p,
                                       bapc_min_fraction=cfg.bapc_min_fraction,
