@@ -8,9 +8,8 @@ from skimage import data
 from lodetools.errors import BadConfig, BadInput
 from lodetools.flow import endpoint_error, estimate_flow
 from lodetools.flow import _c2f_numba as nbk
-from lodetools.flow.c2f import (_RedBlackSOR, build_pyramid, build_pyramid_cv2, coarse2fine_flow, image_features,
-                                pyramid_sizes,
-                                smooth_flow_sor)
+from lodetools.flow.c2f import (_RedBlackSOR, build_pyramid, coarse2fine_flow, image_features, liu_resize,
+                                pyramid_plan, pyramid_sizes, smooth_flow_sor, upsample_flow)
 from lodetools.flow.pyflow_backend import load_pyflow
 from lodetools.flow.warp import densify_flow, valid_mask, warp_image
 
@@ -64,9 +63,32 @@ def test_c2f_odd_and_tiny_sizes(shape):
 
 
 def test_pyramid_sizes_follow_liu():
-    # 741 px wide, ratio 0.75, minWidth 20 -> floor(log(20/741)/log(0.75)) = 12 levels
+    # 741 px wide, ratio 0.75, minWidth 20 -> int(log(20/741)/log(0.75)) = int(12.55) = 12 levels
     sizes = pyramid_sizes(500, 741)
     assert len(sizes) == 12 and sizes[0] == (500, 741) and sizes[-1][1] >= 20
+    # Liu truncates: int(741 * 0.75) = 555, int(500 * 0.5625) = 281, int(741 * 0.421875) = 312
+    assert sizes[1:4] == [(375, 555), (281, 416), (210, 312)]
+    plan = pyramid_plan(500, 741)
+    # level 1: sigma 1/3, half-width int(3 sigma) = int(0.99999..) = 0 (no blur); level 2: int(1.99..) = 1
+    assert plan[1][3] == 0 and plan[2][3] == 1 and plan[4][3] == 3
+    # levels past n = int(log(0.25)/log(0.75)) = 4 come from level i - 4 with rate 0.75^i * 741 / width(i - 4)
+    size, source, sigma, radius, rate = plan[5]
+    assert source == 1 and abs(rate - 0.75 ** 5 * 741 / 555) < 1e-12 and size == (int(375 * rate), int(555 * rate))
+
+
+def test_liu_resize_samples_at_j_plus_one_over_rate_minus_one():
+    """Hand-evaluated: rate 0.5 samples x = 2j + 1; rate 2 samples x = (j + 1) / 2 - 1, clamped at 0."""
+    img = torch.arange(12, dtype=torch.float32).view(1, 1, 2, 6) ** 2       # row r, col c: (6r + c)^2
+    down = liu_resize(img, (1, 3), 0.5, 0.5)[0, 0]
+    np.testing.assert_allclose(down.numpy(), [[(6 + 1) ** 2, (6 + 3) ** 2, (6 + 5) ** 2]])
+    up = liu_resize(img[..., :1, :3], (1, 6), 1.0, 2.0)[0, 0, 0]             # values 0, 1, 4
+    # x = -0.5 (clamped to 0), 0, 0.5, 1, 1.5, 2
+    np.testing.assert_allclose(up.numpy(), [0, 0, 0.5, 1, 2.5, 4])
+    # the flow between levels: resized with the per-axis rates and multiplied by 1 / ratio
+    flow = torch.ones(2, 3, 4)
+    up = upsample_flow(flow, (4, 5), 0.75)
+    assert up.shape == (2, 4, 5)
+    np.testing.assert_allclose(up.numpy(), np.full((2, 4, 5), 1 / 0.75), rtol=1e-6)
 
 
 def test_red_black_sor_converges_to_direct_solution():
@@ -192,14 +214,37 @@ def test_c2f_threads_setting_is_restored():
     assert torch.get_num_threads() == before
 
 
-def test_densify_tiny_image_uses_nearest_reliable_vector():
+def test_densify_tiny_image_fills_from_the_nearest_vectors():
     flow = np.zeros((6, 8, 2), np.float32)
     flow[..., 0] = np.arange(8)[None, :]
     reliable = np.ones((6, 8), bool)
     reliable[:, 6:] = False
     flow[~reliable] = np.nan
     out = densify_flow(flow, reliable, np.zeros((6, 8, 3), np.float32))
-    np.testing.assert_array_equal(out[:, 6:, 0], np.full((6, 2), 5.0))
+    assert np.isfinite(out).all()
+    # a weighted mean of the reliable vectors (a flat guide: the smoother's reach spans the image)
+    assert (out[:, 6:, 0] >= 0).all() and (out[:, 6:, 0] <= 5.0 + 1e-5).all()
+    np.testing.assert_allclose(out[:, 6:, 1], 0, atol=1e-6)
+    np.testing.assert_array_equal(out[:, :6], flow[:, :6])
+
+
+def test_densify_is_deterministic():
+    """The same inputs give the same bytes, call after call (RIC, used before, did not)."""
+    ref, moving, truth = synthetic_pair(h=64, w=96)
+    rng = np.random.default_rng(4)
+    reliable = rng.random(truth.shape[:2]) > 0.3
+    reliable[20:40, 30:70] = False
+    noisy = np.where(reliable[..., None], truth, 40.0).astype(np.float32)
+    outs = [densify_flow(noisy, reliable, ref).tobytes() for _ in range(4)]
+    assert len(set(outs)) == 1
+
+
+def test_c2f_repeated_runs_give_identical_bytes():
+    """A flow repeated several times on several threads is the same bit for bit."""
+    ref, moving, _ = synthetic_pair(h=160, w=200)     # levels above PARALLEL_PIXELS run in parallel
+    opts = dict(outer_iterations=2, sor_iterations=8)
+    runs = [coarse2fine_flow(ref, moving, threads=t, **opts).tobytes() for t in (2, 2, 3, 2, 1, 2)]
+    assert len(set(runs)) == 1
 
 
 def _features_pair(h=40, w=58):
@@ -264,8 +309,8 @@ def test_opencv_pyramid_matches_torch_pyramid(channels):
     img = data.astronaut()[:150, :230].astype(np.float32) / 255
     img = img if channels == 3 else img.mean(2, keepdims=True)
     t = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
-    a, b = build_pyramid(t), build_pyramid_cv2(t)
+    a, b = build_pyramid(t), build_pyramid(t, use_cv2=True)
     assert len(a) == len(b) == len(pyramid_sizes(150, 230)) > 5
-    for x, y in zip(a, b):
-        assert x.shape == y.shape
+    for x, y, size in zip(a, b, pyramid_sizes(150, 230)):
+        assert x.shape == y.shape == (1, channels) + size
         np.testing.assert_allclose(y.numpy(), x.numpy(), atol=2e-4)

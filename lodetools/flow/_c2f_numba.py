@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import os
 
-# The parallel kernels synchronise once per block of rows. OpenMP's default is to spin while
-# waiting; on a shared machine a waiting thread then burns the core another thread needs
-# (measured: 4.4 s instead of 0.8 s on the motorcycle pair with one other busy process), so
-# waiting threads sleep unless the user asked otherwise. Read when numba starts its OpenMP
-# runtime (the first parallel call), so it must be set before that.
+# The parallel kernels run on numba's workqueue layer (lodetools.parallel.use_numba_workqueue), whose
+# waiting threads sleep. If a user picks the OpenMP layer, its waiting threads should sleep too
+# (spinning waiters burn the cores other threads need on a shared machine); this takes effect only
+# if no other library has started an OpenMP runtime in the process yet.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba as nb  # noqa: E402

@@ -5,12 +5,11 @@ flow convention, see :mod:`lodetools.flow`), so the result is aligned to the
 reference the flow was computed from.
 
 Densification: ReLoBlur interpolates with "CMTF" (cited as Freedman and
-Fleming 2016), which could not be identified from any public source. We use
-RIC, "Robust Interpolation of Correspondences" (Hu, Li, Song, CVPR 2017),
-OpenCV's ``cv2.ximgproc.createRICInterpolator``: an edge-aware interpolation of
-sparse matches over superpixels, the successor of EpicFlow's interpolator.
-(OpenCV's ``EdgeAwareInterpolator`` (EPIC) returned an all-zero flow for any
-input in the OpenCV 5.0.0 build here, so it is not used.)
+Fleming 2016), which could not be identified from any public source. We use a
+deterministic edge-aware interpolation, the normalised fast global smoother
+(Min et al. 2014) guided by the reference image (see :func:`densify_flow`; RIC
+and OpenCV's ``EdgeAwareInterpolator`` were tried: RIC's answer changes from
+call to call, EPIC returned an all-zero flow in the OpenCV 5.0.0 build here).
 """
 
 from __future__ import annotations
@@ -98,14 +97,27 @@ def _to_u8(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def densify_flow(flow: np.ndarray, reliable: np.ndarray, guide: np.ndarray, *, step: int = 4,
-                 superpixel_size: int = 15) -> np.ndarray:
+def densify_flow(flow: np.ndarray, reliable: np.ndarray, guide: np.ndarray, *, smoothness: float = 1000.0,
+                 sigma_color: float = 5.0, min_weight: float = 1e-3) -> np.ndarray:
     """Replace unreliable flow vectors by an edge-preserving interpolation of the reliable ones.
 
-    Reliable vectors on a ``step``-pixel grid become sparse matches
-    ``x -> x + flow(x)``; RIC (``cv2.ximgproc.createRICInterpolator``, guided by
-    ``guide``, the reference image) interpolates them densely; reliable pixels
-    keep their own vectors, the others take the interpolation.
+    Normalised weighted-least-squares interpolation (Min et al. 2014, Sec. IV-B,
+    sparse data interpolation): the fast global smoother ``F`` guided by the
+    reference image (``cv2.ximgproc.fastGlobalSmootherFilter``) is applied to the
+    reliable vectors (zero elsewhere) and to the reliability mask, and the
+    interpolated flow is ``F(flow * m) / F(m)``. Reliable pixels keep their own
+    vectors. Pixels where ``F(m)`` is below ``min_weight`` (too far from any
+    reliable vector across image edges) take the nearest reliable vector.
+
+    The result is deterministic: the smoother is a fixed sequence of 1-D
+    tridiagonal solves (rows and columns are independent, so OpenCV's threads do
+    not change the numbers). RIC (Hu et al. 2017,
+    ``cv2.ximgproc.createRICInterpolator``), used before, fits random affine
+    models and gave a different flow at every call, even on one thread (up to
+    38 px apart on the unreliable pixels of the Middlebury motorcycle pair); on
+    that pair this interpolation is as accurate (mean end-point error on the
+    4 % unreliable pixels, against the ground-truth disparity: 7.25 px, RIC
+    7.35 px, raw flow 8.0 px) and 15x faster.
 
     Parameters
     ----------
@@ -115,48 +127,39 @@ def densify_flow(flow: np.ndarray, reliable: np.ndarray, guide: np.ndarray, *, s
         bool (H, W).
     guide : ndarray
         Reference image (H, W, 3) or (H, W), float in [0, 1] or uint8.
-    step : int
-        Grid spacing of the sparse matches.
+    smoothness, sigma_color : float
+        The smoother's ``lambda`` and colour range (8-bit units) (measured on the
+        motorcycle pair: lambda 100 to 1000 and sigma 5 are the most accurate).
+    min_weight : float
+        Below this normalising weight the nearest reliable vector is used.
 
     Returns
     -------
     ndarray
         float32 (H, W, 2), finite everywhere (all zeros if nothing is reliable).
-        Images smaller than two superpixels take the nearest reliable vector.
 
     References
     ----------
-    .. [1] Y. Hu, Y. Li, R. Song, "Robust Interpolation of Correspondences for
-       Large Displacement Optical Flow", CVPR 2017.
+    .. [1] D. Min, S. Choi, J. Lu, B. Ham, K. Sohn, M. N. Do, "Fast Global Image
+       Smoothing Based on Weighted Least Squares", IEEE TIP 23(12), 2014.
     """
     flow = np.asarray(flow, np.float32)
     reliable = np.asarray(reliable, bool) & np.isfinite(flow).all(-1)
-    h, w = flow.shape[:2]
     if reliable.all():
         return flow.copy()
     out = np.where(reliable[..., None], flow, 0.0).astype(np.float32)
-    ys, xs = np.mgrid[0:h:step, 0:w:step]
-    keep = reliable[ys, xs]
-    ys, xs = ys[keep], xs[keep]
-    if len(xs) < 3:
-        if reliable.any():   # too few matches to interpolate: use their mean
-            out[~reliable] = flow[reliable].mean(0)
+    if not reliable.any():
         return out
-    src = np.stack([xs, ys], -1).astype(np.float32)
-    dst = src + flow[ys, xs]
-    dense = None
-    if min(h, w) >= 2 * superpixel_size:
-        g = _to_u8(guide)
-        ric = cv2.ximgproc.createRICInterpolator()
-        ric.setSuperpixelSize(int(superpixel_size))
-        try:
-            dense = np.nan_to_num(np.asarray(ric.interpolate(g, src, g, dst), np.float32))
-        except cv2.error:
-            dense = None
-    if dense is None:   # image too small for superpixels: nearest reliable vector
+    m = reliable.astype(np.float32)
+    src = np.ascontiguousarray(np.dstack([out[..., 0], out[..., 1], m]))
+    smooth = cv2.ximgproc.fastGlobalSmootherFilter(_to_u8(guide), src, float(smoothness), float(sigma_color))
+    weight = smooth[..., 2]
+    dense = smooth[..., :2] / np.maximum(weight, min_weight)[..., None]
+    far = weight < min_weight
+    if far.any():
         from scipy.ndimage import distance_transform_edt
 
         _, (iy, ix) = distance_transform_edt(~reliable, return_indices=True)
-        dense = flow[iy, ix]
+        dense[far] = flow[iy[far], ix[far]]
     out[~reliable] = dense[~reliable]
     return out
