@@ -24,7 +24,7 @@ DEVELOP_OPTIONS = ("raw_pairs", "calib_blur", "calib_sharp", "split", "beta_regi
 @click.option("--device", type=str, default=None,
               help="torch device of c2f (cpu, cuda, cuda:1); default: CUDA when available.")
 @click.option("--no-densify", is_flag=True,
-              help="Keep the raw flow: skip the edge-preserving (RIC) re-interpolation of unreliable vectors.")
+              help="Keep the raw flow: skip the edge-preserving re-interpolation of unreliable vectors.")
 @click.option("--residual-threshold", type=click.FloatRange(min=0), default=0.1, show_default=True,
               help="A flow vector is unreliable where the warped reference blur differs from the "
                    "reference sharp by more than this (smoothed luminance, 0-1 scale).")
@@ -36,7 +36,7 @@ def command(ctx, **params):
     Per scene: develop every pair (as `lodetools develop`), estimate the
     optical flow between the two cameras ONCE on the static reference pair
     (blur(x + flow(x)) ~ sharp(x)), replace unreliable vectors by an
-    edge-preserving RIC interpolation, then warp every blur image of the
+    edge-preserving interpolation, then warp every blur image of the
     scene (bicubic) and its optional <scene>/<id>_mask.png onto the sharp
     camera's grid. Writes <out>/<split>/<scene>/{blur,sharp,mask}/<id>.png,
     the reference pair (id `reference`, "static": true) included, the flow

@@ -15,7 +15,7 @@ Here, per scene:
    ``blur(x + flow(x)) ~= sharp(x)``;
 3. flow vectors that are unreliable (their sample falls outside the frame, or
    the warped reference blur disagrees with the reference sharp by more than
-   ``residual_threshold`` after a small blur) are replaced by RIC's
+   ``residual_threshold`` after a small blur) are replaced by a deterministic
    edge-preserving interpolation of the reliable ones
    (:func:`lodetools.flow.warp.densify_flow`; ReLoBlur's "CMTF" could not be
    identified);
@@ -156,7 +156,7 @@ def _align_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sharp
     flow_rel = f"{safe_name(split, what='split')}/{safe_name(dev.name, what='scene name')}/flow.npy"
     data = _npy_bytes(flow)
     atomic_write_bytes(confined(out, flow_rel), data)
-    flow_info = {"method": method, "options": flow_options, "densify": "ric" if densify else "none",
+    flow_info = {"method": method, "options": flow_options, "densify": "fgs" if densify else "none",
                  "file": flow_rel, "sha256": hashlib.sha256(data).hexdigest(), **finfo}
     valid = valid_mask(flow)
     records = []
@@ -210,8 +210,8 @@ class AlignParams(DevelopParams):
     flow_alpha : float
         c2f smoothness weight (pyflow's default 0.012).
     densify : bool
-        Replace unreliable flow vectors by RIC's edge-preserving interpolation
-        of the reliable ones (ReLoBlur's "CMTF" could not be identified).
+        Replace unreliable flow vectors by an edge-preserving interpolation
+        of the reliable ones (normalised fast global smoother) (ReLoBlur's "CMTF" could not be identified).
     residual_threshold : float
         A flow vector is unreliable where the warped reference blur differs
         from the reference sharp by more than this (smoothed luminance, 0-1
