@@ -106,7 +106,13 @@ def white_balance_from_patch(bayer: np.ndarray, pattern: str, *, border: float =
 
 
 def gray_world(rgb: np.ndarray) -> np.ndarray:
-    """Gains ``(G/R, 1, G/B)`` making the image's mean gray."""
+    """Gains ``(G/R, 1, G/B)`` making the image's mean gray.
+
+    Examples
+    --------
+    >>> print(gray_world(np.ones((2, 2, 3)) * [0.2, 0.4, 0.8]))
+    [2.  1.  0.5]
+    """
     m = np.asarray(rgb, np.float64).reshape(-1, 3).mean(0)
     return m[1] / np.maximum(m, 1e-12)
 

@@ -85,6 +85,19 @@ def estimate_flow(ref: np.ndarray, moving: np.ndarray, method: str = "c2f", **op
         Images of different sizes, wrong shapes, too small, or not finite.
     BadConfig
         Unknown method, or ``pyflow`` requested but not importable.
+
+    Examples
+    --------
+    A smooth random image moved 2 pixels to the right (DIS here: no compilation;
+    the default ``c2f`` gives the same median):
+
+    >>> import cv2
+    >>> rng = np.random.default_rng(0)
+    >>> img = cv2.GaussianBlur(rng.random((48, 64)).astype(np.float32), (0, 0), 2)
+    >>> img = (img - img.min()) / (img.max() - img.min())
+    >>> flow = estimate_flow(img, np.roll(img, 2, axis=1), method="dis")
+    >>> print(np.median(flow[8:-8, 8:-8], axis=(0, 1)).round(2) + 0.0)
+    [2. 0.]
     """
     ref, moving = _check_pair(ref, moving)
     if method == "c2f":

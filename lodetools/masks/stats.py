@@ -28,6 +28,11 @@ def blurred_fraction(mask: np.ndarray) -> float:
     Returns
     -------
     float in [0, 1]
+
+    Examples
+    --------
+    >>> blurred_fraction(np.array([[0, 255], [0, 0]], np.uint8))
+    0.25
     """
     m = np.asarray(mask)
     if m.size == 0:

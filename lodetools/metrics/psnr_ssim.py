@@ -62,6 +62,16 @@ def psnr(pred: np.ndarray, gt: np.ndarray, *, mode: str = "8bit") -> float:
     -------
     float
         ``inf`` for identical images.
+
+    Examples
+    --------
+    Half the pixels off by 25 codes (153 against 128): MSE 312.5, PSNR
+    ``10 log10(255^2 / 312.5)``:
+
+    >>> gt = np.full((16, 16, 3), 0.5, np.float32)
+    >>> pred = gt.copy(); pred[:8] += 0.1
+    >>> round(psnr(pred, gt), 2)
+    23.18
     """
     _check(pred, gt)
     a, b = to_eval_scale(pred, mode), to_eval_scale(gt, mode)
@@ -110,5 +120,12 @@ def ssim_map(pred: np.ndarray, gt: np.ndarray, *, mode: str = "8bit") -> np.ndar
 
 
 def ssim(pred: np.ndarray, gt: np.ndarray, *, mode: str = "8bit") -> float:
-    """Mean SSIM (MATLAB/BasicSR convention; see :func:`ssim_map`)."""
+    """Mean SSIM (MATLAB/BasicSR convention; see :func:`ssim_map`).
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    >>> round(ssim(x, x), 4), round(ssim(np.clip(x + 0.05, 0, 1), x), 4)
+    (1.0, 0.9952)
+    """
     return float(np.mean(ssim_map(pred, gt, mode=mode)))

@@ -39,6 +39,16 @@ def weighted_psnr(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, *, mode: s
     -------
     float
         ``inf`` if the masked pixels agree, ``nan`` for an empty mask.
+
+    Examples
+    --------
+    Only the masked half, where every pixel is off by 25 codes, counts:
+
+    >>> gt = np.full((16, 16, 3), 0.5, np.float32)
+    >>> pred = gt.copy(); pred[:8] += 0.1
+    >>> mask = np.zeros((16, 16), bool); mask[:8] = True
+    >>> round(weighted_psnr(pred, gt, mask), 2)
+    20.17
     """
     m = _mask01(mask, pred.shape)
     if m.sum() == 0:

@@ -405,6 +405,17 @@ def average_frames(frames, crf: CRF, *, saturation_gain: float = 0.0,
     -------
     ndarray of float32
         Blurred display values in ``[0, 1]``.
+
+    Examples
+    --------
+    A black and a white frame average to half the light, encoded as
+    ``0.5 ** (1 / 2.2)`` (LODE Eq. (6)), not to the half code of a plain mean:
+
+    >>> f0, f1 = np.zeros((2, 2, 3), np.uint8), np.full((2, 2, 3), 255, np.uint8)
+    >>> print(average_frames([f0, f1], CRF("gamma", gamma=2.2))[0, 0].round(4))
+    [0.7297 0.7297 0.7297]
+    >>> print(average_frames([f0, f1], CRF("linear"))[0, 0])
+    [0.5 0.5 0.5]
     """
     frames = list(frames)
     if not frames:
