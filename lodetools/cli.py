@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 import traceback
 
 import click
 
 from lodetools import __version__
-from lodetools.errors import EXIT_BUG, EXIT_USER, LodeError
+from lodetools.errors import EXIT_BUG, EXIT_USER, LodeError, from_os_error
 
 #: subcommand name -> module under ``lodetools.commands``, in help order.
 COMMANDS = {
@@ -32,8 +33,10 @@ COMMANDS = {
     "eval": "evaluate",
     "train": "train",
     "deblur": "deblur",
+    "convert-checkpoint": "convert_checkpoint",
     "report": "report",
     "verify": "verify",
+    "inspect": "inspect",
 }
 
 
@@ -57,8 +60,11 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lodetools")
 @click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Refuse images that declare more than N pixels, before decoding them "
+                   "(default 100000000, or the LODETOOLS_MAX_PIXELS environment variable).")
 @click.pass_context
-def cli(ctx, debug):
+def cli(ctx, debug, max_pixels):
     """Build local-motion-deblurring benchmarks and train the networks that use them.
 
     Start with `lodetools demo --out demo-out`, which runs every step on a
@@ -66,6 +72,8 @@ def cli(ctx, debug):
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if max_pixels is not None:  # through the environment, so worker processes see it too
+        os.environ["LODETOOLS_MAX_PIXELS"] = str(max_pixels)
 
 
 def main(argv=None):
@@ -79,7 +87,9 @@ def run_command(command: click.Command, argv=None, prog_name: str = "lodetools")
     Exit codes: 0 success, :data:`~lodetools.errors.EXIT_USER` (2) for bad input
     or usage, :data:`~lodetools.errors.EXIT_BUG` (70) for an internal bug,
     130 when interrupted; a command may exit with its own code (3: some items
-    failed). ``--debug`` anywhere in ``argv`` prints tracebacks.
+    failed). An operating-system error on a named path (permission denied, a
+    full disk, a file where a folder is expected, ...) is bad input: one line
+    naming the path. ``--debug`` anywhere in ``argv`` prints tracebacks.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
@@ -90,7 +100,7 @@ def run_command(command: click.Command, argv=None, prog_name: str = "lodetools")
             traceback.print_exc()
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(EXIT_USER)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("error: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:  # usage errors: one line too
@@ -100,12 +110,13 @@ def run_command(command: click.Command, argv=None, prog_name: str = "lodetools")
         sys.exit(EXIT_USER if exc.exit_code == 2 else exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("error: interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # an internal bug
+    except Exception as exc:  # an internal bug, or a system error on a named path
         if debug:
             traceback.print_exc()
+        err = from_os_error(exc)
+        if err is not None:
+            click.echo(f"error: {err.message}", err=True)
+            sys.exit(EXIT_USER)
         first = str(exc).splitlines()[0] if str(exc) else ""
         click.echo(
             f"internal error: {type(exc).__name__}: {first} "

@@ -111,19 +111,23 @@ def plan_jobs(inp, out, *, split: str | None = "test", layout: str | None = None
     return [Job(f, d) for f, d in zip(files, dsts)]
 
 
-def load_model(checkpoint, device: torch.device):
-    """(model in eval mode, its TrainSpec's predict function, its multiple) from a checkpoint."""
+def load_model(checkpoint, device: torch.device, net: str | None = None):
+    """(model in eval mode, its TrainSpec's predict function, its multiple) from a checkpoint.
+
+    The checkpoint may be lodetools' or the authors' (``net``: the network it
+    must hold, for files whose keys do not tell).
+    """
     from lodetools.train.checkpoint import load_model as _load
-    return _load(checkpoint, device)
+    return _load(checkpoint, device, net=net)
 
 
 def deblur_files(jobs: list[Job], checkpoint, *, tile: int = 512, overlap: int = 32, device="auto",
-                 overwrite: bool = False, amp: bool = True, quiet: bool = False) -> dict:
+                 overwrite: bool = False, amp: bool = True, quiet: bool = False, net: str | None = None) -> dict:
     """Deblur every job's image; returns counts ``{'written': n, 'skipped': m}``."""
     from lodetools.train.inference import predict_image
     from lodetools.device import resolve_device
     dev = resolve_device(device)
-    model, predict, multiple = load_model(checkpoint, dev)
+    model, predict, multiple = load_model(checkpoint, dev, net=net)
     todo = [j for j in jobs if overwrite or not j.dst.exists()]
     bar = None
     if not quiet:
@@ -152,7 +156,9 @@ class DeblurInputs:
     ----------
     checkpoint : pathlib.Path
         ``model.pt`` or ``checkpoints/last.pt`` of a ``lodetools train`` run
-        (it names the network and its options).
+        (it names the network and its options), or a checkpoint saved by the
+        authors' code (LBAG, MIMO-UNet(+), BladeNet, ASPDC; see
+        :mod:`lodetools.nets.official`).
     source : pathlib.Path
         An image file, a folder of images, or a paired dataset (its blur
         images of ``split``).
@@ -175,12 +181,17 @@ class DeblurParams:
     recursive : bool
         A plain folder's sub-folders are read too.
     tile : int
-        Tile side in pixels (0: the whole image at once); tiles keep the
-        memory bounded for full-size images (ReLoBlur: 2152x1436).
+        Tile side in pixels (0: the whole image at once, as the authors'
+        inference scripts run); tiles keep the memory bounded for full-size
+        images (ReLoBlur: 2152x1436) and change the output only near the
+        seams.
     overlap : int
         Tile overlap in pixels, blended with a linear ramp (smaller than ``tile``).
     amp : bool
         fp16 autocast on CUDA.
+    net : str, optional
+        The network the checkpoint must hold (a bare state dict whose keys do
+        not tell; otherwise a check).
     """
 
     split: str | None = "test"
@@ -189,6 +200,7 @@ class DeblurParams:
     tile: int = 512
     overlap: int = 32
     amp: bool = True
+    net: str | None = None
 
 
 def run(inputs: DeblurInputs, params: DeblurParams, opts: RunOptions) -> RunSummary:
@@ -217,6 +229,7 @@ def run(inputs: DeblurInputs, params: DeblurParams, opts: RunOptions) -> RunSumm
     rel = {id(j): j.dst.relative_to(out).as_posix() for j in jobs}
     skipped = [rel[id(j)] for j in jobs if not opts.overwrite and j.dst.exists()]
     deblur_files(jobs, inputs.checkpoint, tile=params.tile, overlap=params.overlap,
-                 device=opts.device or "auto", overwrite=opts.overwrite, amp=params.amp, quiet=opts.quiet)
+                 device=opts.device or "auto", overwrite=opts.overwrite, amp=params.amp, quiet=opts.quiet,
+                 net=params.net)
     done = [rel[id(j)] for j in jobs if rel[id(j)] not in set(skipped)]
     return RunSummary(done=done, skipped=skipped, out=out)

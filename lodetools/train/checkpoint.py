@@ -8,6 +8,11 @@ A training checkpoint (``checkpoints/last.pt``, ``lodetools-train-1``) holds
 the same keys plus the optimizer, scheduler and RNG states. Files are read
 with ``torch.load(weights_only=True)``, which unpickles tensors and plain
 containers only (https://pytorch.org/docs/stable/generated/torch.load.html).
+
+:func:`load_record` (and so :func:`load_model`) also reads the checkpoints
+the authors' code saves (LBAG, MIMO-UNet(+), BladeNet, ASPDC), recognised
+from the file's contents and renamed to lodetools' networks by
+:mod:`lodetools.nets.official`.
 """
 
 from __future__ import annotations
@@ -24,10 +29,13 @@ from lodetools.io.atomic import atomic_write_bytes
 MODEL_FORMAT = "lodetools-model-1"
 
 
-def save_checkpoint(path, state: dict) -> None:
-    """Write ``state`` atomically with ``torch.save`` (a reader never sees half a file)."""
+def save_checkpoint(path, state, legacy: bool = False) -> None:
+    """Write ``state`` atomically with ``torch.save`` (a reader never sees half a file).
+
+    ``legacy``: the pre-1.6 (non-zip) serialisation, as ReLoBlur's code writes.
+    """
     buf = io.BytesIO()
-    torch.save(state, buf)
+    torch.save(state, buf, _use_new_zipfile_serialization=not legacy)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -78,26 +86,57 @@ def rebuild_model(ckpt: dict, path=None) -> nn.Module:
     from lodetools.train.registry import build_model, find_spec
     if not isinstance(ckpt, dict) or "net" not in ckpt or "model" not in ckpt:
         raise BadInput("checkpoint lacks the network name or weights", path)
+    from lodetools.nets.official import first_mismatch
     opts = dict(ckpt.get("net_opts", {}))
     spec = find_spec(ckpt.get("spec", ckpt["net"]))
-    model = build_model(spec.name if spec is not None and spec.build is not None else ckpt["net"], opts)
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise BadInput(f"weights do not fit network {ckpt['net']!r}: "
-                       f"{first[1].strip() if len(first) > 1 else first[0]}", path) from None
+    if spec is not None and spec.build is not None:
+        model = build_model(spec.name, opts)
+    else:       # the network of lodetools.nets the file names (a spec may share its name: 'aspdc')
+        model = build_model(ckpt["net"], opts, network=True)
+    problem = first_mismatch(model.state_dict(), ckpt["model"])
+    if problem:
+        raise BadInput(f"weights do not fit network {ckpt['net']!r}: {problem}", path)
+    model.load_state_dict(ckpt["model"])
     return model
 
 
-def load_model(path, device="cpu"):
+def load_record(path, net: str | None = None) -> dict:
+    """A checkpoint file as a lodetools record, whatever format it is in.
+
+    Parameters
+    ----------
+    path : str or Path
+        A lodetools ``model.pt`` or training checkpoint, or a checkpoint saved
+        by the authors' code (see :mod:`lodetools.nets.official`).
+    net : str, optional
+        The network the file must hold; needed only for a bare state dict
+        whose keys do not tell.
+
+    Raises
+    ------
+    MissingInput, BadInput
+        The message names the file (and the first mismatching key).
+    """
+    from lodetools.errors import LodeError
+    from lodetools.nets.official import record_from_official
+    obj = load_checkpoint(path)
+    try:
+        return record_from_official(obj, net)
+    except LodeError as exc:
+        raise type(exc)(exc.what, path) from None
+
+
+def load_model(path, device="cpu", net: str | None = None):
     """The model a checkpoint file holds, ready for inference.
 
     Parameters
     ----------
     path : str or Path
-        A ``model.pt`` or a training checkpoint.
+        A ``model.pt``, a training checkpoint, or an official checkpoint
+        (:func:`load_record`).
     device : torch.device or str
+    net : str, optional
+        The network the file must hold (:func:`load_record`).
 
     Returns
     -------
@@ -110,9 +149,68 @@ def load_model(path, device="cpu"):
         What the network needs the height and width to divide by.
     """
     from lodetools.train.registry import find_spec
-    ckpt = load_checkpoint(path)
+    ckpt = load_record(path, net)
     model = rebuild_model(ckpt, path).to(device).eval()
     spec = find_spec(ckpt.get("spec", ckpt["net"]))
     if spec is not None:
         return model, spec.predict, spec.multiple
     return model, None, int(getattr(model, "multiple", 16))
+
+
+def convert_checkpoint(src, dst, *, to: str | None = None, net: str | None = None, reblur=None,
+                       overwrite: bool = False) -> dict:
+    """Write a checkpoint in lodetools' format or the authors' (``lodetools convert-checkpoint``).
+
+    Parameters
+    ----------
+    src : str or Path
+        Any checkpoint :func:`load_record` reads.
+    dst : str or Path
+        The file written (atomically).
+    to : {'lodetools', 'official'}, optional
+        Target format; default: the other one than ``src``'s.
+    net : str, optional
+        The network ``src`` must hold (:func:`load_record`).
+    reblur : str or Path, optional
+        The official ASPDC reblurring net's file (``{'blurring_state_dict'}``)
+        to join to an official ASPDC ``src``: the result is an ``aspdc-pair``.
+    overwrite : bool
+        Replace an existing ``dst``.
+
+    Returns
+    -------
+    dict
+        ``{'from': format of src, 'to': format written, 'net': network}``.
+
+    Raises
+    ------
+    OutputConflict, MissingInput, BadInput, BadConfig
+    """
+    from lodetools.errors import BadConfig, LodeError, OutputConflict
+    from lodetools.nets.official import detect_format, official_from_record, record_from_official
+    dst = Path(dst)
+    if dst.exists() and not overwrite:
+        raise OutputConflict("output exists (use --overwrite)", dst)
+    if to not in (None, "lodetools", "official"):
+        raise BadConfig(f"--to must be 'lodetools' or 'official', not {to!r}")
+    obj = load_checkpoint(src)
+    if reblur is not None:
+        extra = load_checkpoint(reblur)
+        if detect_format(extra) != "aspdc-reblur":
+            raise BadInput("not an official ASPDC reblurring checkpoint (no 'blurring_state_dict')", reblur)
+        if detect_format(obj) != "aspdc":
+            raise BadInput("--reblur joins an official ASPDC deblurring checkpoint, which this is not", src)
+        obj = {**obj, "blurring_state_dict": extra["blurring_state_dict"]}
+    try:
+        rec = record_from_official(obj, net)
+        source = rec.pop("source_format")
+        to = to or ("official" if source == "lodetools" else "lodetools")
+        if to == "official":
+            state, legacy = official_from_record(rec)
+        else:
+            state, legacy = {k: rec[k] for k in ("format", "net", "spec", "net_opts", "model")}, False
+            state["format"] = MODEL_FORMAT
+    except LodeError as exc:
+        raise type(exc)(exc.what, src) from None
+    save_checkpoint(dst, state, legacy=legacy)
+    return {"from": source, "to": to, "net": rec["net"]}

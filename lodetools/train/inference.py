@@ -3,7 +3,9 @@
 :func:`predict_image` pads the image to the network's multiple (reflection),
 cuts it into ``tile`` x ``tile`` tiles overlapping by ``overlap`` pixels,
 runs the network on each and blends the tiles with a linear ramp over the
-overlap (weights ``min(1, d / overlap)`` by distance ``d`` to the tile edge),
+overlap (weights ``min(1, d / overlap)`` by distance ``d`` to the tile edge;
+tile and overlap rounded up to the multiple, so every tile starts on the
+network's sampling grid),
 then crops back to the input size. With ``tile=0`` (or an image that fits in
 one tile) the whole padded image is processed at once.
 """
@@ -40,6 +42,19 @@ def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
     return sorted(set(starts))
 
 
+def final_image(out) -> torch.Tensor:
+    """The full-resolution image of a network's output: ``out.final``, the last of a list/tuple, or ``out``.
+
+    MIMO-UNet returns its three scales coarse to fine; LBAG and BladeNet
+    return objects whose ``final`` is the (B, 3, H, W) image.
+    """
+    if hasattr(out, "final"):
+        return out.final
+    if isinstance(out, (list, tuple)):
+        return out[-1]
+    return out
+
+
 def _ramp(n: int, overlap: int) -> torch.Tensor:
     i = torch.arange(n, dtype=torch.float32)
     if overlap <= 0:
@@ -56,20 +71,23 @@ def predict_tensor(model, x: torch.Tensor, *, predict=None, multiple: int = 16, 
     Parameters
     ----------
     model : nn.Module (in eval mode)
-    predict : callable ``(model, x) -> (B, 3, h, w)``; default ``model(x)``
+    predict : callable ``(model, x) -> (B, 3, h, w)``; default :func:`final_image` of ``model(x)``
     multiple : int
         Height/width the network needs to be divisible by.
     tile, overlap : int
-        Tile side (rounded up to ``multiple``; 0 = no tiling) and overlap in pixels.
+        Tile side and overlap in pixels, both rounded up to ``multiple`` (0 = no tiling).
     amp : bool
         fp16 autocast (CUDA).
     """
-    predict = predict or (lambda m, t: m(t))
+    predict = predict or (lambda m, t: final_image(m(t)))
     h, w = x.shape[-2:]
     xp = pad_to_multiple(x, multiple)
     H, W = xp.shape[-2:]
     if tile and tile > 0:
         tile = _round_up(int(tile), multiple)
+        # tile starts on the network's grid: its nearest/strided downsampling then samples the
+        # same pixels in a tile as in the whole image, so tiles differ from it only near seams
+        overlap = _round_up(int(overlap), multiple) if overlap > 0 else int(overlap)
         if overlap < 0 or overlap >= tile:
             raise BadConfig(f"overlap {overlap} must be in [0, tile={tile})")
     if not tile or (H <= tile and W <= tile):

@@ -152,16 +152,17 @@ def find_spec(name: str) -> TrainSpec | None:
         return None
 
 
-def build_model(net: str, net_opts: dict) -> nn.Module:
+def build_model(net: str, net_opts: dict, network: bool = False) -> nn.Module:
     """Build the model trained as ``net``.
 
     ``net`` names a training spec whose ``build`` makes the model (a network
     with extra parts, e.g. ASPDC with its reblurring net), or else a network
-    of :mod:`lodetools.nets` built with ``net_opts``.
+    of :mod:`lodetools.nets` built with ``net_opts``. ``network``: ``net``
+    names a network of :mod:`lodetools.nets` even where a spec has that name.
     """
     from lodetools import nets
     try:
-        spec = find_spec(net)
+        spec = None if network else find_spec(net)
         if spec is not None:
             if spec.build is not None:
                 return spec.build(**net_opts)
