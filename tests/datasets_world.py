@@ -11,13 +11,14 @@ Files are written with PIL / numpy, not with lodetools.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from scipy.ndimage import uniform_filter1d
 
-H, W = 48, 64
+H, W = 64, 96
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Truth:
     mask: np.ndarray | None   # bool (H, W), None when the dataset ships none
 
 
+@lru_cache(maxsize=1)
 def _photos():
     from skimage import data
     return [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
@@ -188,3 +190,18 @@ def make_plain(root) -> dict:
 
 MAKERS = {"gopro": make_gopro, "reds": make_reds, "realblur": make_realblur, "hide": make_hide,
           "reloblur": make_reloblur, "bladenet": make_bladenet, "plain": make_plain}
+
+
+def build_all(tmp_path_factory) -> dict:
+    """Every layout in its own temporary folder: name -> (root, truth)."""
+    out = {}
+    for name, make in MAKERS.items():
+        root = tmp_path_factory.mktemp(name)
+        out[name] = (root, make(root))
+    return out
+
+
+def tree(root) -> dict:
+    """relative path -> mtime of everything under ``root`` (to check that nothing was written)."""
+    root = Path(root)
+    return {p.relative_to(root).as_posix(): p.stat().st_mtime_ns for p in sorted(root.rglob("*"))}

@@ -14,7 +14,7 @@ from PIL import Image
 import datasets_world as world
 from lodetools.errors import BadConfig, BadInput, MissingInput
 from lodetools.io.datasets import detect_layout, parse_layout, read_dataset, scan_dataset, summarize
-from lodetools.io.images import read_image, read_mask
+from lodetools.io.images import read_mask
 from lodetools.io.layout import read_pairs
 
 #: layout -> {split: (pairs, scenes, with_sharp, with_mask)} as the makers write them
@@ -29,23 +29,15 @@ COUNTS = {
 }
 
 
-def _snapshot(root: Path) -> dict:
-    return {p.relative_to(root).as_posix(): p.stat().st_mtime_ns for p in sorted(root.rglob("*"))}
-
-
 @pytest.fixture(scope="module")
 def worlds(tmp_path_factory):
-    out = {}
-    for name, make in world.MAKERS.items():
-        root = tmp_path_factory.mktemp(name)
-        out[name] = (root, make(root))
-    return out
+    return world.build_all(tmp_path_factory)
 
 
 @pytest.mark.parametrize("name", list(COUNTS))
 def test_detect_and_read_every_layout(worlds, name):
     root, truth = worlds[name]
-    before = _snapshot(root)
+    before = world.tree(root)
     assert detect_layout(root)[0] == name
     scan = scan_dataset(root)
     assert scan.problems == []
@@ -64,7 +56,7 @@ def test_detect_and_read_every_layout(worlds, name):
             assert p.mask is None
         else:
             assert np.array_equal(read_mask(p.mask), t.mask)
-    assert _snapshot(root) == before  # read in place, nothing written
+    assert world.tree(root) == before  # read in place, nothing written
 
 
 def test_read_pairs_goes_through_the_reader(worlds):

@@ -147,7 +147,7 @@ def test_train_cli_and_bad_inputs(data, tmp_path, capsys):
     assert "--resume or --overwrite" in capsys.readouterr().err
     assert _cli("lbag", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r2"), "-q") == 2
     assert _cli("lbag", "--data", data["global"], "--out", str(tmp_path / "r3"), "-q") == 2   # no masks
-    assert "no pairs" in capsys.readouterr().err
+    assert "lbag needs local-blur masks" in capsys.readouterr().err
     assert _cli("lbag", "--data", data["local"], "--out", str(tmp_path / "r4"), "--loss", "nope=1") == 2
     assert "unknown loss weight" in capsys.readouterr().err
     assert _cli("bladenet", "--data", data["local"], "--out", str(tmp_path / "r5"), "--stages", "x=1") == 2

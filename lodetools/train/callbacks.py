@@ -170,7 +170,9 @@ def validate(model, spec, cfg, device, amp: bool = False) -> dict | None:
     from lodetools.train.datasets import load_pair, load_source
     from lodetools.train.inference import predict_image
     try:
-        pairs = load_source(cfg.val_data or cfg.data, cfg.val_split).pairs[: cfg.val_images]
+        own = not cfg.val_data   # --layout and --masks describe --data
+        pairs = load_source(cfg.val_data or cfg.data, cfg.val_split, layout=cfg.layout if own else None,
+                            masks=cfg.masks if own else None).pairs[: cfg.val_images]
     except MissingInput:
         return None
     was = model.training

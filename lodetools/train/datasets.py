@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lodetools.errors import BadInput
+from lodetools.errors import BadInput, MissingInput
 from lodetools.io.images import read_image, read_mask
 from lodetools.io.layout import Pair, check_same_size, read_pairs
 
@@ -91,16 +91,38 @@ class PairSource:
     pairs: list
 
 
-def load_source(root, split: str | None = "train", *, need_mask: bool = False) -> PairSource:
-    """The pairs of a dataset split (only those with masks if ``need_mask``).
+def load_source(root, split: str | None = "train", *, need_mask: bool = False, layout: str | None = None,
+                masks=None, needed_by: str | None = None) -> PairSource:
+    """The pairs of a dataset split (only those with masks if ``need_mask``), in any layout.
+
+    Parameters
+    ----------
+    root : path
+        Dataset root (any layout :mod:`lodetools.io.datasets` reads).
+    split : str or None
+    need_mask : bool
+    layout : str, optional
+        Force the layout, ``"NAME"`` or ``"NAME:VARIANT"``.
+    masks : path, optional
+        Masks made outside the dataset.
+    needed_by : str, optional
+        The network that needs the masks, named in the error.
 
     Raises
     ------
     MissingInput
-        No dataset, no pairs, or no pair with a mask when one is needed.
+        No dataset, no pairs, or no pair with a mask when one is needed (the
+        message names the network and how to make masks).
     """
-    require = ("blur", "sharp", "mask") if need_mask else ("blur", "sharp")
-    return PairSource(str(root), split, read_pairs(root, split=split, require=require))
+    from lodetools.io.datasets import MASKS_HINT
+    pairs = read_pairs(root, split=split, require=("blur", "sharp"), layout=layout, masks=masks)
+    if need_mask:
+        with_mask = [p for p in pairs if p.mask is not None]
+        if not with_mask:
+            raise MissingInput(f"{needed_by or 'this network'} needs local-blur masks and no pair of split "
+                               f"{split!r} has one; " + MASKS_HINT.format(root=root), root)
+        pairs = with_mask
+    return PairSource(str(root), split, pairs)
 
 
 def load_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

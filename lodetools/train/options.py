@@ -127,12 +127,17 @@ REQUIRED = object()
 #: every training setting, in ``--help`` order
 FIELDS = (
     Field("data", "path", REQUIRED,
-          "Paired dataset (lodetools layout) to train on; its 'train' split, with masks for the "
-          "local-blur losses."),
+          "Paired dataset to train on, lodetools' own or a published one as downloaded (GoPro, REDS, "
+          "RealBlur, HIDE, ReLoBlur, BladeNet, plain blur/+sharp/); its 'train' split, with masks for "
+          "the local-blur losses."),
     Field("out", "path", REQUIRED,
           "Run folder: checkpoints/, model.pt, config.json, train_log.csv, val_log.csv.", short="-o"),
     Field("global_data", "paths", (),
           "Global-blur paired dataset(s) for alternating passes (BladeNet); repeatable."),
+    Field("layout", str, None,
+          "Layout of --data, detected when omitted: NAME or NAME:VARIANT (gopro:blur_gamma, realblur:J, ...)."),
+    Field("masks", "path", None,
+          "Local-blur masks of a mask-free --data, made outside it by `lodetools masks --data ROOT --out DIR`."),
     Field("val_data", "path", None, "Dataset for validation (default: --data); its --val-split is used."),
     Field("train_split", str, "train", "Split trained on."),
     Field("val_split", str, "val", "Split validated on (skipped when the dataset has none)."),

@@ -1,0 +1,161 @@
+"""Commands on published datasets as downloaded: inspect, eval --input-baseline, train -> deblur -> eval."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+from skimage.metrics import peak_signal_noise_ratio
+
+import datasets_world as world
+from lodetools.cli import main as cli_main
+from test_datasets import COUNTS
+
+#: the split scored per layout (REDS' test set has no sharp images)
+SCORED = {"gopro": "test", "reds": "val", "realblur": "test", "hide": "test", "reloblur": "test",
+          "bladenet": "test", "plain": "test"}
+
+
+def _cli(*args) -> int:
+    with pytest.raises(SystemExit) as exc:
+        cli_main([str(a) for a in args])
+    return exc.value.code or 0
+
+
+@pytest.fixture(scope="module")
+def worlds(tmp_path_factory):
+    return world.build_all(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def lbag_ckpt(worlds, tmp_path_factory):
+    """A tiny LBAG trained 2 iterations on the ReLoBlur copy (its masks as shipped)."""
+    root, _ = worlds["reloblur"]
+    out = tmp_path_factory.mktemp("run") / "lbag"
+    before = world.tree(root)
+    assert _cli("train", "lbag", "--data", root, "--out", out, "--iters", 2, "--batch", 1, "--crop", 64,
+                "--workers", 0, "--net-opts", "base=4,num_res=1", "--val-split", "none", "-q") == 0
+    assert world.tree(root) == before
+    return out / "model.pt"
+
+
+def _weighted_psnr(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
+    """ReLoBlur's weighted PSNR, 10 log10(1 / (sum(m d^2) / sum(m) / 3)), on [0, 1] 8-bit values."""
+    d2 = ((pred.astype(np.float64) - gt.astype(np.float64)) / 255.0) ** 2
+    m = mask.astype(np.float64)[..., None]
+    return 10 * math.log10(1.0 / ((m * d2).sum() / m.sum() / 3))
+
+
+@pytest.mark.parametrize("name", list(COUNTS))
+def test_inspect_and_input_baseline(worlds, name, tmp_path, capsys):
+    root, truth = worlds[name]
+    before = world.tree(root)
+    assert _cli("inspect", root, "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["layout"] == name and info["problems"] == []
+    assert {s: (c["pairs"], c["scenes"], c["with_sharp"], c["with_mask"]) for s, c in info["splits"].items()} \
+        == COUNTS[name]
+
+    split = SCORED[name]
+    out = tmp_path / "ev"
+    assert _cli("eval", "--input-baseline", "--gt", root, "--split", split, "--out", out, "-q") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    scored = {k: t for k, t in truth.items() if k.startswith(split + "/")}
+    assert summary["count"] == len(scored) and summary["missing"] == [] and summary["extra"] == []
+    # independent reference: scikit-image's PSNR on the 8-bit images the maker wrote
+    ref = np.mean([peak_signal_noise_ratio(t.sharp, t.blur, data_range=255) for t in scored.values()])
+    assert summary["summary"]["psnr"]["mean"] == pytest.approx(ref, abs=1e-6)
+    if all(t.mask is not None for t in scored.values()):
+        refw = np.mean([_weighted_psnr(t.blur, t.sharp, t.mask) for t in scored.values()])
+        assert summary["summary"]["psnrw"]["mean"] == pytest.approx(refw, abs=1e-6)
+    else:
+        assert summary["summary"]["psnrw"]["mean"] is None
+    assert world.tree(root) == before
+
+
+@pytest.mark.parametrize("name", list(COUNTS))
+def test_deblur_then_eval_matches_every_prediction(worlds, lbag_ckpt, name, tmp_path, capsys):
+    root, truth = worlds[name]
+    split = SCORED[name]
+    before = world.tree(root)
+    pred = tmp_path / "pred"
+    assert _cli("deblur", "-c", lbag_ckpt, "-i", root, "--split", split, "-o", pred, "-q", "--tile", 0) == 0
+    keys = {k for k in truth if k.startswith(split + "/")}
+    # scene structure kept: one PNG per pair at <split>/<scene>/<id>.png
+    assert {p.relative_to(pred).with_suffix("").as_posix() for p in pred.rglob("*.png")} == keys
+    assert _cli("eval", "--pred", pred, "--gt", root, "--split", split, "--metrics", "psnr", "-q") == 0
+    summary = json.loads((pred / "summary.json").read_text())
+    assert summary["count"] == len(keys) and summary["missing"] == [] and summary["extra"] == []
+    assert world.tree(root) == before
+
+
+def test_train_on_a_mask_free_dataset(worlds, tmp_path, capsys):
+    root, truth = worlds["gopro"]
+    common = ["--iters", 1, "--batch", 1, "--crop", 64, "--workers", 0, "--net-opts", "base=4,num_res=1",
+              "--val-split", "none", "-q"]
+    assert _cli("train", "lbag", "--data", root, "--out", tmp_path / "r1", *common) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no pairs" not in err
+    assert err.startswith("error: lbag needs local-blur masks") and "lodetools masks --data" in err \
+        and "--masks DIR" in err
+    assert not (tmp_path / "r1" / "model.pt").exists()
+    # masks made outside the dataset, in the layout `lodetools masks --out` writes
+    masks = tmp_path / "masks"
+    for key, t in truth.items():
+        split, scene, item = key.split("/")
+        world.write_png(masks / split / scene / "mask" / f"{item}.png", world.make_triplet(0)[2])
+    before = world.tree(root)
+    assert _cli("train", "lbag", "--data", root, "--masks", masks, "--out", tmp_path / "r2", *common) == 0
+    assert (tmp_path / "r2" / "model.pt").is_file() and world.tree(root) == before
+    cfg = json.loads((tmp_path / "r2" / "config.json").read_text())
+    assert cfg["masks"] == str(masks)
+
+
+def test_recursive_deblur_skips_sharp_images(worlds, lbag_ckpt, tmp_path):
+    shots = tmp_path / "shots"
+    blur, sharp, _ = world.make_triplet(3)
+    world.write_png(shots / "a.png", blur)
+    world.write_png(shots / "a_sharp.png", sharp)
+    world.write_png(shots / "day" / "b.png", blur)
+    world.write_png(shots / "day" / "gt" / "b.png", sharp)
+    world.write_png(shots / "night" / "GT" / "c.png", sharp)
+    world.write_png(shots / "night" / "c_blur.png", blur)
+    out = tmp_path / "o"
+    assert _cli("deblur", "-c", lbag_ckpt, "-i", shots, "-o", out, "--recursive", "-q", "--tile", 0) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == \
+        ["a.png", "day/b.png", "night/c_blur.png"]
+    out2 = tmp_path / "o2"
+    assert _cli("deblur", "-c", lbag_ckpt, "-i", shots, "-o", out2, "-q", "--tile", 0) == 0
+    assert sorted(p.name for p in out2.iterdir()) == ["a.png"]
+
+
+def test_bad_inputs_one_line_nothing_written(worlds, lbag_ckpt, tmp_path, capsys):
+    # a RealBlur list naming a missing file
+    root = tmp_path / "rb"
+    shutil.copytree(worlds["realblur"][0], root)
+    lst = root / "RealBlur_R_test_list.txt"
+    lst.write_text(lst.read_text().replace("gt_1.png", "gt_7.png", 1))
+    out = tmp_path / "ev"
+    assert _cli("eval", "--input-baseline", "--gt", root, "--out", out) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "RealBlur_R_test_list.txt line 1 names a missing ground-truth image" in err and "gt_7.png" in err
+    assert not out.exists()
+    assert _cli("eval", "--input-baseline", "--gt", root, "--out", out, "--layout", "realblur:J") == 0
+    # an output folder inside a downloaded dataset
+    before = world.tree(root)
+    assert _cli("deblur", "-c", lbag_ckpt, "-i", root, "-o", root / "preds", "--layout", "realblur:J", "-q") == 2
+    assert "nothing is written inside a downloaded dataset" in capsys.readouterr().err
+    assert world.tree(root) == before
+    # eval: no predictions, or both
+    assert _cli("eval", "--gt", root, "--out", out) == 2
+    assert "give --pred DIR or --input-baseline" in capsys.readouterr().err
+    assert _cli("eval", "--input-baseline", "--gt", root) == 2
+    assert "--input-baseline needs --out" in capsys.readouterr().err
+    assert _cli("inspect", root, "--layout", "nope") == 2
+    # inspect lists the problem and exits 3
+    assert _cli("inspect", root) == 3
+    assert "problem: RealBlur_R_test_list.txt line 1" in capsys.readouterr().out
