@@ -369,3 +369,30 @@ def test_tiles_equal_whole_image_away_from_seams():
     assert far.sum() > 0.01 * far.size
     assert diff[far].max() < 1e-5
     assert diff.max() < 0.5
+
+
+# ---------------------------------------------------------------- train --init-from
+
+def test_trainer_starts_from_official_weights(tmp_path):
+    from tests._train_data import make_dataset
+
+    from lodetools.train.options import TrainConfig
+    from lodetools.train.trainer import Trainer
+    data = make_dataset(tmp_path / "data", n=2, splits=("train",))
+    lbag = _randomised("lbag")
+    path = official_file("lbag", lbag, tmp_path / "off.ckpt")
+    tr = Trainer(TrainConfig(net="lbag", data=str(data), out=str(tmp_path / "r1"), iters=1, batch=1, crop=64,
+                             init_from=str(path), device="cpu"), quiet=True)
+    assert tr.net_opts["base"] == 8 and tr.net_opts["num_res"] == 1          # options from the file
+    assert all(torch.equal(v, tr.model.state_dict()[k]) for k, v in lbag.state_dict().items())
+    deb = _randomised("aspdc")
+    path = official_file("aspdc", deb, tmp_path / "D.pth")                  # one part of the pair
+    tr = Trainer(TrainConfig(net="aspdc", data=str(data), out=str(tmp_path / "r2"), iters=1, batch=1, crop=64,
+                             init_from=str(path), net_opts={"width": 4, "num_res": 1, "reblur_width": 4},
+                             device="cpu"), quiet=True)
+    assert tr.net_opts["signed"] is True
+    assert all(torch.equal(v, tr.model.deblur.state_dict()[k]) for k, v in deb.state_dict().items())
+    with pytest.raises(BadInput, match="holds network 'bladenet', not 'lbag'"):
+        Trainer(TrainConfig(net="lbag", data=str(data), out=str(tmp_path / "r3"), iters=1, batch=1, crop=64,
+                            init_from=str(official_file("bladenet", _randomised("bladenet"), tmp_path / "b.pth")),
+                            device="cpu"), quiet=True)

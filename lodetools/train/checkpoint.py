@@ -214,3 +214,31 @@ def convert_checkpoint(src, dst, *, to: str | None = None, net: str | None = Non
         raise type(exc)(exc.what, src) from None
     save_checkpoint(dst, state, legacy=legacy)
     return {"from": source, "to": to, "net": rec["net"]}
+
+
+#: networks trained as a whole whose parts have official files of their own: part network -> submodule
+PARTS = {"aspdc-pair": {"aspdc": "deblur", "aspdc-reblur": "reblur"}}
+
+
+def load_weights(model: nn.Module, net: str, record: dict, path=None) -> str:
+    """Load a record's weights into ``model`` (network ``net``) to start training from them.
+
+    The record holds ``net`` itself, or one part of it (:data:`PARTS`, e.g.
+    the official ASPDC deblurring net into ``aspdc-pair``: the other part
+    keeps its initialisation). Returns the submodule loaded ('' = all).
+
+    Raises
+    ------
+    BadInput
+        Another network, or weights that do not fit (first mismatching key).
+    """
+    from lodetools.nets.official import first_mismatch
+    part = "" if record["net"] == net else PARTS.get(net, {}).get(record["net"])
+    if part is None:
+        raise BadInput(f"checkpoint holds network {record['net']!r}, not {net!r}", path)
+    target = getattr(model, part) if part else model
+    problem = first_mismatch(target.state_dict(), record["model"])
+    if problem:
+        raise BadInput(f"weights do not fit network {net!r}: {problem}", path)
+    target.load_state_dict(record["model"])
+    return part

@@ -155,6 +155,9 @@ FIELDS = (
     Field("bapc_min_fraction", float, 0.05,
           "Blur-centred crops only if the mask's blurred fraction exceeds this.", min=0, max=1),
     Field("net_opts", "kv", {}, "Network options name=value,... (e.g. 'base=8,num_res=2' for a small LBAG)."),
+    Field("init_from", "path", None, "Start from the weights of this checkpoint: a lodetools model.pt or "
+          "checkpoint, or the authors' (LBAG, BladeNet, ASPDC deblurring net or pair); its network options "
+          "fill in what --net-opts does not set."),
     Field("loss", "kv", {}, "Loss weights and variants name=value,... overriding the network's defaults."),
     Field("stages", "kv", {}, "Stage fractions of --iters, name=fraction,... (BladeNet: lbp, deblur, joint)."),
     Field("seed", int, 0, "Seed of weights and data."),

@@ -37,7 +37,7 @@ from lodetools.device import resolve_device
 from lodetools.errors import BadConfig, MissingInput, OutputConflict
 from lodetools.io.atomic import atomic_write_text
 from lodetools.train.callbacks import CsvLog, ProgressBar, Step, TensorBoardLog, Validation
-from lodetools.train.checkpoint import load_checkpoint, model_record, save_checkpoint
+from lodetools.train.checkpoint import load_checkpoint, load_record, load_weights, model_record, save_checkpoint
 from lodetools.train.datasets import CropDataset, PairSource, SampleBatches, load_source
 from lodetools.train.distributed import setup_distributed, wrap_ddp
 from lodetools.train.options import TrainConfig
@@ -76,7 +76,12 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
         self.amp = bool(cfg.amp) and self.device.type == "cuda"
-        self.net_opts = {**self.spec.net_defaults, **cfg.net_opts}
+        # --init-from: a checkpoint's weights (lodetools' or the authors'); when it holds the whole
+        # network its options fill in what --net-opts does not set (a part gives only 'signed')
+        self.init = load_record(cfg.init_from) if cfg.init_from and not resume else None
+        init_opts = {} if self.init is None else dict(self.init["net_opts"]) if \
+            self.init["net"] == self.spec.net else {k: v for k, v in self.init["net_opts"].items() if k == "signed"}
+        self.net_opts = {**self.spec.net_defaults, **init_opts, **cfg.net_opts}
         unknown = set(cfg.loss) - set(self.spec.loss_defaults)
         if unknown:
             raise BadConfig(f"unknown loss weight(s) {', '.join(sorted(unknown))} for {cfg.net}; "
@@ -100,7 +105,10 @@ class Trainer:
         self._check_out(resume, overwrite)
         self.resume = resume
         torch.manual_seed(cfg.seed)
-        self.model = build_model(self.spec.name, self.net_opts).to(self.device)
+        self.model = build_model(self.spec.name, self.net_opts)
+        if self.init is not None:
+            load_weights(self.model, self.spec.net, self.init, cfg.init_from)
+        self.model = self.model.to(self.device)
         if cfg.channels_last and self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.ddp = wrap_ddp(self.model, self.device, self.dist)
