@@ -92,8 +92,9 @@ def test_train_aspdc_cli_three_stages(tmp_path):
     first iterations' PSNR and over the blurry input's on the same crops; 50 reblurring
     iterations raise theirs >= 1 dB; fine-tuning leaves the reblurring net as it was.
 
-    The deblurring net starts at the identity (paper's Xavier init, global residual), so it
-    must learn to sharpen: the data is a uniform, learnable blur (gaussian of std 2 px in
+    The deblurring net starts near the identity (global residual; the authors' Xavier init
+    over every convolution, offset/mask predictors included, leaves a small random residual,
+    about -1 dB here), so it must learn to sharpen: the data is a uniform, learnable blur (gaussian of std 2 px in
     linear light) of textured photo crops, and the net is tiny but not too narrow (width 16:
     64 channels at 1/4 resolution carry the full-resolution residual; width 4 gained
     ~0.3 dB in 150 iterations on a horizontal box blur)."""
@@ -116,7 +117,7 @@ def test_train_aspdc_cli_three_stages(tmp_path):
     assert stages == ["deblur"] * 50 + ["reblur"] * 50 + ["consistency"] * 10
     d = psnr[:50]
     gain = psnr - psnr_in  # output PSNR minus input PSNR on the same crops
-    assert abs(gain[:5].mean()) < 0.3, gain[:50]  # starts at the identity
+    assert -2.0 < gain[:5].mean() < 0.3, gain[:50]  # starts near the identity
     assert d[-5:].mean() - d[:5].mean() >= 1.0, d
     assert gain[45:50].mean() - gain[:5].mean() >= 1.0, gain[:50]
     r = psnr[50:100]

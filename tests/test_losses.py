@@ -50,17 +50,62 @@ def test_ssim_is_differentiable():
 
 
 def test_fft_l1_of_a_delta():
-    # the rfft2 of a unit delta at (0, 0) is 1 + 0j everywhere: mean |re| and |im| = (1 + 0) / 2
+    # the rfft2 of a unit delta at (0, 0) is 1 + 0j everywhere: modulus 1; mean |re| and |im| = (1 + 0) / 2
     d = torch.zeros(1, 1, 8, 10)
     d[..., 0, 0] = 1
-    assert losses.fft_l1_loss(d, torch.zeros_like(d)).item() == pytest.approx(0.5)
+    assert losses.fft_l1_loss(d, torch.zeros_like(d)).item() == pytest.approx(1.0)
+    assert losses.fft_l1_loss(d, torch.zeros_like(d), form="parts").item() == pytest.approx(0.5)
+
+
+def test_fft_l1_is_the_mean_complex_modulus_on_2x2():
+    # x = [[1, 2], [3, 4]]: rfft2 (2 x 2 one-sided) = [[10, -2], [-4, 0]], all real;
+    # y = [[0, 1], [0, 0]]: rfft2 = [[1, -1], [1, -1]]. Difference [[9, -1], [-5, 1]]: modulus mean 4
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).view(1, 1, 2, 2)
+    y = torch.tensor([[0.0, 1.0], [0.0, 0.0]]).view(1, 1, 2, 2)
+    assert losses.fft_l1_loss(x, y).item() == pytest.approx((9 + 1 + 5 + 1) / 4)
+    # a complex case: a 1 x 3 row [0, 1, 0] has rfft [1, -1/2 - i sqrt(3)/2]: moduli 1, 1 -> 1;
+    # as parts: (1 + 0 + 1/2 + sqrt(3)/2) / 4
+    r = torch.tensor([0.0, 1.0, 0.0]).view(1, 1, 1, 3)
+    assert losses.fft_l1_loss(r, torch.zeros_like(r)).item() == pytest.approx(1.0, abs=1e-6)
+    assert losses.fft_l1_loss(r, torch.zeros_like(r), form="parts").item() == pytest.approx(
+        (1 + 0.5 + 3 ** 0.5 / 2) / 4, abs=1e-6)
 
 
 def test_dice_hand_value():
+    # official (LODE code): 1 - sum(p t) / sum(p + t) over the batch; paper Eq. (4): factor 2, per image
     p = torch.tensor([1.0, 1.0, 0.0, 0.0]).view(1, 1, 2, 2)
     t = torch.tensor([1.0, 0.0, 1.0, 0.0]).view(1, 1, 2, 2)
-    assert losses.dice_loss(p, t).item() == pytest.approx(1 - 2 * 1 / (2 + 2), abs=1e-6)
-    assert losses.dice_loss(t, t).item() == pytest.approx(0.0, abs=1e-6)
+    assert losses.dice_loss(p, t).item() == pytest.approx(1 - 1 / 4, abs=1e-6)
+    assert losses.dice_loss(p, t, form="paper").item() == pytest.approx(1 - 2 * 1 / (2 + 2), abs=1e-6)
+    assert losses.dice_loss(t, t).item() == pytest.approx(0.5, abs=1e-6)     # no factor 2: 1 - 2/4
+    assert losses.dice_loss(t, t, form="paper").item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_dice_official_is_batch_wide_paper_is_per_image():
+    # image 1: p = t = one pixel; image 2: p has 3 pixels, t 1 of them
+    p = torch.zeros(2, 1, 2, 2)
+    t = torch.zeros(2, 1, 2, 2)
+    p[0, 0, 0, 0] = t[0, 0, 0, 0] = 1
+    p[1, 0].view(-1)[:3] = 1
+    t[1, 0, 0, 0] = 1
+    # batch-wide: sum(p t) = 2, sum(p + t) = 4 + 2 = 6 -> 1 - 2/6
+    assert losses.dice_loss(p, t).item() == pytest.approx(1 - 2 / 6, abs=1e-6)
+    # per image: 1 - 2/2 = 0 and 1 - 2/4 = 0.5 -> mean 0.25
+    assert losses.dice_loss(p, t, form="paper").item() == pytest.approx(0.25, abs=1e-5)
+
+
+def test_reflect_shifts_and_per_image_min():
+    g = torch.arange(9.0).view(1, 1, 3, 3)
+    s = losses.reflect_shifts(g, 1)
+    assert s.shape == (9, 1, 3, 3)
+    # shift (dx, dy) = (1, 0) is index 5 (dy outer, dx inner): content moves right, border reflected
+    assert s[5, 0].tolist() == [[1, 0, 1], [4, 3, 4], [7, 6, 7]]
+    assert torch.equal(s[4], g[0])                                     # (0, 0)
+    # per-image minimum, then the mean, differs from the minimum of the batch mean:
+    # image 1 losses over 3 shifts (1, 5, 9), image 2 (6, 2, 9)
+    per = torch.tensor([1.0, 5.0, 9.0, 6.0, 2.0, 9.0])
+    assert losses.min_per_image(per, 3).item() == pytest.approx((1 + 2) / 2)
+    assert losses.min_over_shifts(torch.tensor([1.0, 6.0, 5.0, 2.0, 9.0, 9.0]), 3).item() == pytest.approx(3.5)
 
 
 def test_cross_entropy_and_bce_hand_values():

@@ -13,8 +13,8 @@ shared weights; the upper pass sees (blurry, sharp) and predicts per-pixel
 through the shared 6-channel head, as the authors' code) and is filtered by
 them, i.e. reblurred progressively. 998,802 parameters.
 
-Both use no normalisation (paper Sec. 3) and Xavier-normal weights (Sec. 4.1;
-the deformable layers' offset/mask predictors start at zero). The zero-offset branch's mask conv
+Both use no normalisation (paper Sec. 3) and Xavier-normal weights as the
+authors' code initialises them (Sec. 4.1; see :func:`xavier_init_`). The zero-offset branch's mask conv
 is padded (the authors' code omits the padding, a bug that makes its mask
 2 px smaller than the features); it has the same parameter count.
 
@@ -249,21 +249,51 @@ def consistency_loss(deblurred, sharp, blurry, reblur, lam: float = 0.1):
     return F.mse_loss(deblurred, sharp) + lam * F.mse_loss(reblur(blurry, deblurred), blurry)
 
 
-def xavier_init_(model: nn.Module) -> nn.Module:
+def xavier_init_(model: nn.Module, form: str = "official") -> nn.Module:
     """Paper Sec. 4.1: "All parameters are initialized using Xavier normalization".
 
-    Xavier-normal weights and zero biases for every (transposed, deformable)
-    convolution, except the offset/mask predictors of the deformable layers,
-    which stay zero (DCNv2 practice and the authors' code).
+    Parameters
+    ----------
+    form : {'official', 'dcn'}
+        ``'official'`` (default), as the authors' code (``weights_init_xavier``
+        applied to every module whose class name holds ``Conv2d``):
+        Xavier-normal weights for every (transposed, deformable) convolution,
+        the offset and mask predictors included, each with its own fan (the
+        authors' code has separate ``p_conv`` (18 outputs) and ``m_conv``
+        (9 outputs)); biases keep PyTorch's default uniform initialisation.
+        ``'dcn'``: Xavier-normal weights and zero biases, offset/mask
+        predictors zero (DCNv2 practice: training starts from a regular
+        convolution).
     """
     from lodetools.nets.deform import DeformConv2d
-    predictors = {id(m.conv_offset) for m in model.modules() if hasattr(m, "conv_offset")}
+    predictors = {id(m.conv_offset): m for m in model.modules() if hasattr(m, "conv_offset")}
+    if form not in ("official", "dcn"):
+        raise ValueError(f"form must be 'official' or 'dcn', not {form!r}")
     for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, DeformConv2d)) and id(m) not in predictors:
+        if id(m) in predictors:
+            if form == "official":
+                _xavier_predictor_(m, predictors[id(m)])
+            continue
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, DeformConv2d)):
             nn.init.xavier_normal_(m.weight)
-            if m.bias is not None:
+            if form == "dcn" and m.bias is not None:
                 nn.init.zeros_(m.bias)
     return model
+
+
+@torch.no_grad()
+def _xavier_predictor_(conv: nn.Conv2d, layer) -> None:
+    """Xavier-normal offset rows and mask rows of a fused predictor, each with its own fan; default bias."""
+    import math
+    k = conv.weight.shape[2] * conv.weight.shape[3]
+    fan_in = conv.weight.shape[1] * k
+    gk = layer.offset_groups * layer.kernel_size[0] * layer.kernel_size[1]
+    groups = [(0, gk)] if layer.zero_offset else [(0, 2 * gk), (2 * gk, 3 * gk)]
+    for lo, hi in groups:
+        std = math.sqrt(2.0 / (fan_in + (hi - lo) * k))
+        conv.weight[lo:hi].normal_(0.0, std)
+    bound = 1 / math.sqrt(fan_in)
+    conv.bias.uniform_(-bound, bound)
 
 
 def build_aspdc(width: int = 32, groups: int = 6, num_res: int = 2, signed: bool = False) -> ASPDCNet:

@@ -125,12 +125,45 @@ class BladeNetOutput:
 
     final : (B, 3, H, W) deblurred image in [0, 1]
     mask_logits : (B, 2, H, W) LBP logits
-    attention : (B, 1, H, W) sum of the 3 BSA maps upsampled to full size (in [0, 3])
+    attention : (B, 1, H, W) sum of the 3 BSA maps (in [0, 3]) by 2x steps,
+        ``map3 + up2(map2 + up2(map1))``, as the official ``DeblurNet.forward``
+        (``SAAdd``; bilinear, align_corners=True)
+    maps : the 3 BSA maps (B, 1, H/4, W/4), (B, 1, H/2, W/2), (B, 1, H, W)
     """
 
     final: torch.Tensor
     mask_logits: torch.Tensor
     attention: torch.Tensor
+    maps: list | None = None
+
+
+def attention_sum(maps, size=None, form: str = "official") -> torch.Tensor:
+    """Sum of BSA attention maps (coarse to fine), (B, 1, H, W) at the finest map's size.
+
+    Parameters
+    ----------
+    maps : list of (B, 1, h_i, w_i) tensors, coarse to fine
+    size : (H, W), optional
+        Output size (default: the last map's).
+    form : {'official', 'paper'}
+        ``'official'`` (default): upsampled by 2x steps and added on the way,
+        ``up2(up2(m1) + m2) + m3``, as LODE's code (``DeblurNet.SAAdd``).
+        ``'paper'``: each map upsampled to full size, then added (LODE Eq. (4)).
+        Bilinear with align_corners=True in both.
+    """
+    size = tuple(size or maps[-1].shape[-2:])
+
+    def up(a, to):
+        return a if tuple(a.shape[-2:]) == tuple(to) else F.interpolate(a, size=to, mode="bilinear",
+                                                                         align_corners=True)
+    if form == "paper":
+        return sum(up(a, size) for a in maps)
+    if form != "official":
+        raise ValueError(f"form must be 'official' or 'paper', not {form!r}")
+    acc = maps[0]
+    for a in maps[1:]:
+        acc = a + up(acc, a.shape[-2:])
+    return up(acc, size)
 
 
 class BladeNet(nn.Module):
@@ -149,10 +182,7 @@ class BladeNet(nn.Module):
         if parts == "lbp":
             return BladeNetOutput(None, logits, None)
         img, atts = self.deblur(torch.cat([x, logits], dim=1))
-        size = x.shape[-2:]
-        att = sum(F.interpolate(a, size=size, mode="bilinear", align_corners=True) if a.shape[-2:] != size else a
-                  for a in atts)
-        return BladeNetOutput(img, logits, att)
+        return BladeNetOutput(img, logits, attention_sum(atts, x.shape[-2:]), list(atts))
 
 
 def build_bladenet(width: int = 64) -> BladeNet:

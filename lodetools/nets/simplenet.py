@@ -2,8 +2,12 @@
 
 The paper gives the blocks by equation and the whole by Fig. 2 ("six
 ResBlocks, six PVBs, three DRs, one LGCR"; down-sampling by stride-2 convs,
-up-sampling by stride-2 deconvs; "one DR after each PVB in the decoder";
-LGCR at the encoder's end, Sec. 4.4). There is no official code. Our layout,
+up-sampling by stride-2 deconvs; "one DR after each PVB in the decoder",
+Sec. 3.3). There is no official code. The text places LGCR only once, when
+it moves the module into another network: "insertion of LGCR into the
+encoder's end in Tao et al.'s method" (Sec. 4.4, the transfer experiment of
+Table 5); no sentence puts it elsewhere, so SimpleNet's LGCR sits at its
+own encoder's end (the 1/4-resolution bottleneck). Our layout,
 three scales with widths (w, 2w, 4w)::
 
     conv3 3->w, ReLU

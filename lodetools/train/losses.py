@@ -5,15 +5,22 @@
   convention (11x11 gaussian window, sigma 1.5, valid region, c1 = 0.01^2,
   c2 = 0.03^2 for data in [0, 1], per channel then averaged; Wang et al. 2004).
   ReLoBlur appendix Eq. (5) uses ``-SSIM`` as the loss.
-* :func:`fft_l1_loss` — L1 between ``rfft2`` spectra (real and imaginary
-  parts), MIMO-UNet's frequency reconstruction term; summed over scales by
+* :func:`fft_l1_loss` — L1 between ``rfft2`` spectra; summed over scales by
   the caller it is the multi-scale frequency reconstruction (MSFR) loss
-  (ReLoBlur appendix Eq. (6)).
-* :func:`dice_loss` — ``1 - 2 sum(p t) / (sum(p) + sum(t))`` (LODE Eq. (4)).
+  (ReLoBlur appendix Eq. (6)). Default: the mean complex modulus of the
+  difference, as ReLoBlur's training code (``F.l1_loss`` on complex tensors);
+  ``form='parts'``: mean of ``|Re|`` and ``|Im|`` (MIMO-UNet's code).
+* :func:`dice_loss` — default ``1 - sum(p t) / sum(p + t)`` over the whole
+  batch, as LODE's training code; ``form='paper'``: ``1 - 2 sum(p t) /
+  (sum(p) + sum(t))`` per image (LODE Eq. (4)).
 * :func:`cross_entropy_loss` (2-class logits, LODE Eq. (1)), :func:`bce_loss`.
-* :func:`shift_invariant` — minimum of a loss over the ground truth shifted by
-  (k, l) in {-1, 0, 1}^2 (ReLoBlur appendix D, Eqs. (3)-(6)), the 9 shifts
-  computed as one batch on the interior they share.
+* :func:`reflect_shifts` / :func:`min_per_image` — ReLoBlur's shift
+  tolerance as its training code computes it: the ground truth shifted by
+  (dx, dy) in {-1, 0, 1}^2 with reflected borders, the minimum over the 9
+  shifts per image, then the batch mean.
+* :func:`shift_invariant` — the paper's reading (appendix D, Eqs. (3)-(6)):
+  the minimum over shifts of the batch-mean loss on the overlap (here the
+  interior all shifts share, so the 9 shifts run as one batch).
 """
 
 from __future__ import annotations
@@ -92,25 +99,51 @@ def ssim_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean")
     return s.mean() if reduction == "mean" else s
 
 
-def fft_l1_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """L1 between the ``rfft2`` spectra, real and imaginary parts stacked (MIMO-UNet FFT loss)."""
-    fp = torch.view_as_real(torch.fft.rfft2(pred.float()))
-    ft = torch.view_as_real(torch.fft.rfft2(target.float()))
-    return _reduce((fp - ft).abs(), reduction)
+def fft_l1_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
+                form: str = "modulus") -> torch.Tensor:
+    """L1 distance of the ``rfft2`` spectra of (B, C, H, W) tensors.
+
+    Parameters
+    ----------
+    form : {'modulus', 'parts'}
+        ``'modulus'`` (default): mean over (C, H, W // 2 + 1) of ``|F(p) -
+        F(t)|``, the complex modulus, which is what ``F.l1_loss`` computes on
+        complex tensors in ReLoBlur's ``fft_loss``. ``'parts'``: mean of
+        ``|Re|`` and ``|Im|`` of the difference, real and imaginary parts
+        stacked, as MIMO-UNet's code (Cho et al. 2021).
+    reduction : {'mean', 'none'}
+        Scalar, or (B,) per image.
+    """
+    d = torch.fft.rfft2(pred.float()) - torch.fft.rfft2(target.float())
+    if form == "modulus":
+        return _reduce(d.abs(), reduction)
+    if form == "parts":
+        return _reduce(torch.view_as_real(d).abs(), reduction)
+    raise ValueError(f"form must be 'modulus' or 'parts', not {form!r}")
 
 
-def dice_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Dice loss ``1 - 2 |P T| / (|P| + |T|)`` per image, averaged (LODE Eq. (4)).
+def dice_loss(pred: torch.Tensor, target: torch.Tensor, form: str = "official",
+              eps: float = 1e-6) -> torch.Tensor:
+    """Dice loss of (B, 1, H, W) maps against 0/1 masks.
 
     Parameters
     ----------
     pred : (B, 1, H, W) tensor, non-negative (e.g. the summed attention maps)
     target : (B, 1, H, W) tensor of 0/1
-    eps : float
-        Added to numerator and denominator (an empty mask predicted empty gives 0).
+    form : {'official', 'paper'}
+        ``'official'`` (default): ``1 - sum(p t) / sum(p + t)`` with the sums
+        over the whole batch and no epsilon, as LODE's training code
+        (``criterion.DiceLoss``: the factor 2 is commented out there).
+        ``'paper'``: ``1 - 2 sum(p t) / (sum(p) + sum(t))`` per image, then
+        averaged (LODE Eq. (4)), ``eps`` added to numerator and denominator.
     """
-    p, t = pred.float().flatten(1), target.float().flatten(1)
-    return (1 - (2 * (p * t).sum(1) + eps) / (p.sum(1) + t.sum(1) + eps)).mean()
+    p, t = pred.float(), target.float()
+    if form == "official":
+        return 1 - (p * t).sum() / (p + t).sum()
+    if form == "paper":
+        p, t = p.flatten(1), t.flatten(1)
+        return (1 - (2 * (p * t).sum(1) + eps) / (p.sum(1) + t.sum(1) + eps)).mean()
+    raise ValueError(f"form must be 'official' or 'paper', not {form!r}")
 
 
 def cross_entropy_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -121,6 +154,26 @@ def cross_entropy_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
 def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy on logits (B, 1, H, W) against 0/1 targets."""
     return F.binary_cross_entropy_with_logits(logits.float(), target.float())
+
+
+def reflect_shifts(target: torch.Tensor, radius: int = 1) -> torch.Tensor:
+    """(B * S, C, H, W): each image's ``S = (2r+1)^2`` shifts, image-major.
+
+    Shift (dx, dy) (dy outer, dx inner) moves the content by dx to the right
+    and dy down, the uncovered border filled by reflection, as ReLoBlur's
+    training code does with ``F.pad(g, [dx, -dx, dy, -dy], mode='reflect')``.
+    """
+    h, w = target.shape[-2:]
+    r = radius
+    padded = F.pad(target, (r, r, r, r), mode="reflect")
+    shifts = [padded[..., r - dy:r - dy + h, r - dx:r - dx + w]
+              for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
+    return torch.stack(shifts, 1).flatten(0, 1)
+
+
+def min_per_image(per_image: torch.Tensor, n_shifts: int) -> torch.Tensor:
+    """(B*S,) image-major losses of :func:`reflect_shifts` -> mean over images of the min over shifts."""
+    return per_image.view(-1, n_shifts).amin(1).mean()
 
 
 def shifted_stack(pred: torch.Tensor, target: torch.Tensor, radius: int = 1):

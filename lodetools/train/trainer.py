@@ -29,6 +29,7 @@ sample number), see :mod:`lodetools.train.datasets`). At the end
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -309,8 +310,10 @@ class Trainer:
                 except FloatingPointError as exc:
                     raise FloatingPointError(f"{exc} at iteration {t}") from None
                 lr = opt.param_groups[0]["lr"]
-                for o in self._distinct(optims):         # every learning rate follows the iteration
-                    o[1].step()
+                with warnings.catch_warnings():       # idle optimizers' schedulers step too:
+                    warnings.simplefilter("ignore", UserWarning)   # every rate follows the iteration
+                    for _, s in self._distinct(optims):
+                        s.step()
                 t += 1
                 self.history.append((t, lv))
                 self.emit("on_step", Step(t, stage.name, stage.phases[pi].name, lr, lv, parts))
