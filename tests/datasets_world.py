@@ -68,11 +68,11 @@ class _Counter:
 
 
 def make_gopro(root) -> dict:
-    """``GOPRO_Large/{train,test}/<scene>/{blur,blur_gamma,sharp}/NNNNNN.png``: train 2 scenes x 2, test 1 x 2."""
+    """``GOPRO_Large/{train,test}/<scene>/{blur,blur_gamma,sharp}/NNNNNN.png``: train 2 scenes x 3, test 1 x 3."""
     base, c, truth = Path(root) / "GOPRO_Large", _Counter(), {}
     for split, scenes in (("train", ("GOPR0372_07_00", "GOPR0374_11_01")), ("test", ("GOPR0384_11_00",))):
         for scene in scenes:
-            for k in (47, 48):
+            for k in (47, 48, 49):
                 blur, sharp, _ = c.next()
                 name = f"{k:06d}.png"
                 write_png(base / split / scene / "blur" / name, blur)

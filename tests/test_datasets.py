@@ -19,7 +19,7 @@ from lodetools.io.layout import read_pairs
 
 #: layout -> {split: (pairs, scenes, with_sharp, with_mask)} as the makers write them
 COUNTS = {
-    "gopro": {"train": (4, 2, 4, 0), "test": (2, 1, 2, 0)},
+    "gopro": {"train": (6, 2, 6, 0), "test": (3, 1, 3, 0)},
     "reds": {"train": (4, 2, 4, 0), "val": (2, 1, 2, 0), "test": (2, 1, 0, 0)},
     "realblur": {"train": (8, 4, 8, 0), "test": (4, 2, 4, 0)},
     "hide": {"train": (2, 1, 2, 0), "test": (3, 2, 3, 0)},
@@ -112,7 +112,7 @@ def test_external_masks_folder(worlds, tmp_path):
         split, scene, item = key.split("/")
         world.write_png(tmp_path / split / scene / "mask" / f"{item}.png", t.blur[..., 0] > 128)
     pairs = read_dataset(root, split="train", require=("blur", "sharp", "mask"), masks=tmp_path)
-    assert len(pairs) == 4
+    assert len(pairs) == 6
     assert all(np.array_equal(read_mask(p.mask), truth[p.key].blur[..., 0] > 128) for p in pairs)
 
 
@@ -178,7 +178,7 @@ def test_ambiguous_root(worlds, tmp_path):
     shutil.copytree(worlds["gopro"][0] / "GOPRO_Large", root / "GOPRO_Large")
     with pytest.raises(BadInput, match="ambiguous dataset root: it looks like gopro and realblur"):
         detect_layout(root)
-    assert len(read_dataset(root, layout="gopro", split="test")) == 2
+    assert len(read_dataset(root, layout="gopro", split="test")) == 3
     assert len(read_dataset(root, layout="realblur", split="test")) == 4
 
 

@@ -102,12 +102,14 @@ def test_train_on_a_mask_free_dataset(worlds, tmp_path, capsys):
     assert err.startswith("error: lbag needs local-blur masks") and "lodetools masks --data" in err \
         and "--masks DIR" in err
     assert not (tmp_path / "r1" / "model.pt").exists()
-    # masks made outside the dataset, in the layout `lodetools masks --out` writes
-    masks = tmp_path / "masks"
-    for key, t in truth.items():
-        split, scene, item = key.split("/")
-        world.write_png(masks / split / scene / "mask" / f"{item}.png", world.make_triplet(0)[2])
+    # the fix the message names: masks made by `lodetools masks` outside the dataset
     before = world.tree(root)
+    masks = tmp_path / "masks"
+    assert _cli("masks", "--data", root, "--out", root / "masks", "--no-static", "median", "-q") == 2
+    assert "nothing is written inside a downloaded dataset" in capsys.readouterr().err
+    assert _cli("masks", "--data", root, "--out", masks, "--no-static", "median", "-q") == 0
+    assert world.tree(root) == before
+    assert len(list(masks.glob("*/*/mask/*.png"))) == len(truth)
     assert _cli("train", "lbag", "--data", root, "--masks", masks, "--out", tmp_path / "r2", *common) == 0
     assert (tmp_path / "r2" / "model.pt").is_file() and world.tree(root) == before
     cfg = json.loads((tmp_path / "r2" / "config.json").read_text())
@@ -159,3 +161,13 @@ def test_bad_inputs_one_line_nothing_written(worlds, lbag_ckpt, tmp_path, capsys
     # inspect lists the problem and exits 3
     assert _cli("inspect", root) == 3
     assert "problem: RealBlur_R_test_list.txt line 1" in capsys.readouterr().out
+
+
+def test_lbs_backgrounds_take_gt_folders_as_sharp(worlds):
+    from lodetools.pipelines.lbs import find_backgrounds
+    root, truth = worlds["realblur"]
+    bgs = find_backgrounds(root)
+    assert len(bgs) == len(truth) and all(p.parent.name == "gt" for p in bgs)
+    root, truth = worlds["hide"]
+    bgs = find_backgrounds(root)
+    assert len(bgs) == len(truth) and all(p.parent.name == "GT" for p in bgs)

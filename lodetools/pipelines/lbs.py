@@ -42,8 +42,9 @@ PAD = 1
 
 
 def _is_sharp_dir(name: str) -> bool:
+    """``sharp``, ``gt``/``GT`` (RealBlur, HIDE) or ``*_sharp`` (REDS ``train_sharp``)."""
     low = name.lower()
-    return low == "sharp" or low.endswith("_sharp")
+    return low in ("sharp", "gt") or low.endswith("_sharp")
 
 
 def find_backgrounds(folder) -> list[Path]:

@@ -338,7 +338,13 @@ def run(data, params: MasksParams, opts: RunOptions) -> RunSummary:
         (:func:`lodetools.masks.stats.summarize`, with ``by_split``).
     """
     data = Path(data)
-    read_dataset_json(data)
+    out = Path(opts.out)
+    if (data / DATASET_JSON).is_file():
+        read_dataset_json(data)
+    else:  # a published dataset read in place: masks (and the copied pairs) go under --out only
+        from lodetools.io.datasets import check_outside, detect_layout
+        detect_layout(data)
+        check_outside(data, out)
     no_static, lbfmg, split = params.no_static, params.lbfmg, params.split
     if no_static not in ("error", "median"):
         raise BadConfig(f"bad --no-static {no_static!r}: expected error or median")
