@@ -45,3 +45,12 @@ def test_cli_help_does_not_import_torch(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["torch"] is False
+
+
+def test_demosaic_keeps_numpy_print_options(tmp_path):
+    """colour-science switches numpy to its 1.13 print mode on import; lodetools keeps the user's."""
+    code = ("import numpy as np; from lodetools.color.isp import demosaic; "
+            "demosaic(np.full((8, 8), 0.5, np.float32), 'RGGB'); print(np.get_printoptions()['legacy'])")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"

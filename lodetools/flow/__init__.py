@@ -96,8 +96,8 @@ def estimate_flow(ref: np.ndarray, moving: np.ndarray, method: str = "c2f", **op
     >>> img = cv2.GaussianBlur(rng.random((48, 64)).astype(np.float32), (0, 0), 2)
     >>> img = (img - img.min()) / (img.max() - img.min())
     >>> flow = estimate_flow(img, np.roll(img, 2, axis=1), method="dis")
-    >>> print(np.median(flow[8:-8, 8:-8], axis=(0, 1)).round(2) + 0.0)
-    [2. 0.]
+    >>> (np.median(flow[8:-8, 8:-8], axis=(0, 1)).round(2) + 0.0).tolist()
+    [2.0, 0.0]
     """
     ref, moving = _check_pair(ref, moving)
     if method == "c2f":

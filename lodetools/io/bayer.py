@@ -30,9 +30,8 @@ def pattern_indices(pattern: str) -> np.ndarray:
 
     Examples
     --------
-    >>> pattern_indices("grbg")
-    array([[1, 0],
-           [2, 1]])
+    >>> pattern_indices("grbg").tolist()
+    [[1, 0], [2, 1]]
     """
     p = str(pattern).upper()
     if p not in PATTERNS:
@@ -45,10 +44,8 @@ def channel_map(shape: tuple[int, int], pattern: str) -> np.ndarray:
 
     Examples
     --------
-    >>> channel_map((3, 4), "RGGB")
-    array([[0, 1, 0, 1],
-           [1, 2, 1, 2],
-           [0, 1, 0, 1]])
+    >>> channel_map((3, 4), "RGGB").tolist()
+    [[0, 1, 0, 1], [1, 2, 1, 2], [0, 1, 0, 1]]
     """
     h, w = shape
     idx = pattern_indices(pattern)

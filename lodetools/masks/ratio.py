@@ -85,8 +85,8 @@ def blurred_area_ratio(flow: np.ndarray, thresholds=THRESHOLDS) -> np.ndarray:
     Half the pixels move 3 px, one of them 6 px:
 
     >>> flow = np.zeros((4, 4, 2)); flow[:2, :, 0] = 3.0; flow[0, 0] = [0.0, 6.0]
-    >>> print(blurred_area_ratio(flow, [0.5, 3.0, 5.0]))
-    [0.5    0.0625 0.0625]
+    >>> blurred_area_ratio(flow, [0.5, 3.0, 5.0]).tolist()
+    [0.5, 0.0625, 0.0625]
     """
     norm = np.sqrt(np.sum(np.asarray(flow, np.float64) ** 2, axis=-1)).ravel()
     norm.sort()

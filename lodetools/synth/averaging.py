@@ -412,10 +412,10 @@ def average_frames(frames, crf: CRF, *, saturation_gain: float = 0.0,
     ``0.5 ** (1 / 2.2)`` (LODE Eq. (6)), not to the half code of a plain mean:
 
     >>> f0, f1 = np.zeros((2, 2, 3), np.uint8), np.full((2, 2, 3), 255, np.uint8)
-    >>> print(average_frames([f0, f1], CRF("gamma", gamma=2.2))[0, 0].round(4))
-    [0.7297 0.7297 0.7297]
-    >>> print(average_frames([f0, f1], CRF("linear"))[0, 0])
-    [0.5 0.5 0.5]
+    >>> average_frames([f0, f1], CRF("gamma", gamma=2.2))[0, 0].astype(float).round(4).tolist()
+    [0.7297, 0.7297, 0.7297]
+    >>> average_frames([f0, f1], CRF("linear"))[0, 0].tolist()
+    [0.5, 0.5, 0.5]
     """
     frames = list(frames)
     if not frames:

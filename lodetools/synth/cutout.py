@@ -60,8 +60,8 @@ def pose_matrix(center: tuple[float, float], angle_deg: float, scale: float,
     which lands on canvas pixel (10, 20); its top-left pixel lands at (8, 21):
 
     >>> m = pose_matrix((10.0, 20.0), 90.0, 1.0, (5, 3))
-    >>> print(np.round(m @ [0.0, 0.0, 1.0], 6) + 0.0)
-    [ 8. 21.]
+    >>> (np.round(m @ [0.0, 0.0, 1.0], 6) + 0.0).tolist()
+    [8.0, 21.0]
     """
     h, w = cutout_shape
     m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle_deg, scale)
