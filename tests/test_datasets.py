@@ -196,7 +196,7 @@ def test_empty_split(worlds, tmp_path):
 
 def test_unrecognised_and_missing_roots(tmp_path):
     (tmp_path / "x").mkdir()
-    with pytest.raises(MissingInput, match="no dataset layout recognised"):
+    with pytest.raises(MissingInput, match="not a lodetools dataset .*nor a known published layout"):
         detect_layout(tmp_path / "x")
     with pytest.raises(MissingInput, match="dataset folder not found"):
         read_pairs(tmp_path / "nope")

@@ -402,8 +402,8 @@ def detect_layout(root) -> tuple[str, Path]:
         return found[0]
     if _plain_leaves(root):
         return "plain", root
-    raise MissingInput("no dataset layout recognised (no dataset.json, no GoPro/REDS/RealBlur/HIDE/"
-                       "ReLoBlur/BladeNet structure, no blur/ + sharp/ folders)", root)
+    raise MissingInput("not a lodetools dataset (no dataset.json) nor a known published layout (GoPro, "
+                       "REDS, RealBlur, HIDE, ReLoBlur, BladeNet, blur/ + sharp/ folders)", root)
 
 
 # ----------------------------------------------------------------------------- scanners
