@@ -67,3 +67,40 @@ class OutputConflict(LodeError):
     """The output folder holds results that the run must not overwrite."""
 
     kind = "output conflict"
+
+
+class SystemProblem(LodeError):
+    """The operating system refused a file operation: permission, full disk, a file where a folder is expected, ..."""
+
+    kind = "system error"
+
+
+def from_os_error(exc: BaseException) -> LodeError | None:
+    """The one-line error for an operating-system error on a named path.
+
+    ``open``, ``os.replace``, ``mkdir`` and friends raise an :class:`OSError`
+    whose ``filename`` names the path; that becomes ``<what> (<path>)``, e.g.
+    ``permission denied (out/train)``. A missing file is a
+    :class:`MissingInput`, anything else a :class:`SystemProblem`.
+
+    Parameters
+    ----------
+    exc : BaseException
+
+    Returns
+    -------
+    LodeError or None
+        None when ``exc`` is not an :class:`OSError` naming a path (then it
+        is an internal error).
+    """
+    if not isinstance(exc, OSError) or exc.filename is None:
+        return None
+    what = (exc.strerror or type(exc).__name__).strip()
+    what = what[:1].lower() + what[1:]
+    path = os.fsdecode(exc.filename) if isinstance(exc.filename, (str, bytes, os.PathLike)) else str(exc.filename)
+    if exc.filename2 is not None:
+        path += f" -> {os.fsdecode(exc.filename2)}"
+    kind = MissingInput if isinstance(exc, FileNotFoundError) else SystemProblem
+    err = kind(what, path)
+    err.__cause__ = exc
+    return err

@@ -249,14 +249,14 @@ def test_corrupt_and_truncated_videos_leave_nothing_half_written(tmp_path):
     r = run_cli("--videos", bad, "--out", tmp_path / "o2", "--m", 7, "-q")
     assert r.exit_code != 0 and "video is truncated" in str(r.exception)
     assert not (tmp_path / "o2").exists() or not list((tmp_path / "o2").rglob("*.png"))
-    # with --on-error skip: reported as a skipped clip, the good clip still done
+    # with --on-error skip: reported as a failed clip (exit 3), the good clip still done
     (bad / "good.mp4").write_bytes(data)
     r = run_cli("--videos", bad, "--out", tmp_path / "o3", "--m", 7, "--on-error", "skip", "-q")
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 3, r.output
     doc = json.loads((tmp_path / "o3" / "dataset.json").read_text())
     assert "video is truncated" in doc["skipped_clips"]["trunc"]
     assert {p.scene for p in read_pairs(tmp_path / "o3")} == {"good"}
-    assert "skipped clip trunc" in r.output
+    assert "failed clip trunc: video is truncated" in r.output
 
 
 # ---------------------------------------------------------------- streaming / bounded memory

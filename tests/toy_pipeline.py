@@ -45,6 +45,8 @@ def process(item, rng, *, out, sleep):
 @run_options
 @click.option("--count", type=int, default=12)
 @click.option("--sleep", type=float, default=0.0)
+@click.option("--finish-sleep", type=float, default=0.0, help="Pause between reading the records and "
+              "writing dataset.json (a slow shard).")
 @click.option("--bad", is_flag=True)
 @click.option("--scene", default="scene")
 def main(**values):
@@ -60,9 +62,13 @@ def main(**values):
     cp = recorded_parameters(params, opts)
     check_output(out, "toy", cp, overwrite=opts.overwrite)
     fn = functools.partial(process, out=out, sleep=values["sleep"])
-    summary = run_items(items, fn, opts)
-    write_dataset_json(out, command="toy", params=cp, recipe=None,
-                       counts={"pairs": len(summary.records)})
+
+    def finish(s):
+        n = len(s.records)
+        time.sleep(values["finish_sleep"])
+        write_dataset_json(out, command="toy", params=cp, recipe=None, counts={"pairs": n})
+
+    summary = run_items(items, fn, opts, finish=finish)
     sys.exit(report(summary))
 
 

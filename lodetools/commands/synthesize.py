@@ -71,5 +71,6 @@ def command(ctx, **_):
     summary = run(values["videos"], params_from_click(SynthesizeParams, values),
                   run_options_from(values, desc="clips", recipe=recipe))
     for name, why in summary.info["skipped_clips"].items():
-        click.echo(f"  skipped clip {name}: {why}", err=True)
+        if f"clip {name}" not in summary.failed:  # bad clips are listed as failed
+            click.echo(f"  skipped clip {name}: {why}", err=True)
     sys.exit(report(summary, what="clips"))

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from lodetools.errors import EXIT_PARTIAL
-from lodetools.io.manifest import read_dataset_json, read_manifest, record_intact
 
 
 @click.command("verify")
@@ -16,24 +15,28 @@ from lodetools.io.manifest import read_dataset_json, read_manifest, record_intac
 def command(dataset):
     """Check that every file recorded in DATASET's manifest exists and matches its SHA-256.
 
-    Prints the number of records per split and lists broken items (missing or
-    changed files); exits with code 3 if any is broken. A rerun of the command
-    that wrote the dataset redoes exactly the broken items.
+    Prints the number of records per split and the number of broken ones,
+    then lists on stderr each broken item (missing or changed files), each
+    manifest line that is not a record (a truncated last line from a killed
+    run, or garbage; counted as broken), and each temporary file
+    (.<name>.<random>.tmp) a killed writer left. Exits with code 3 if
+    anything is listed. A rerun of the command that wrote the dataset redoes
+    exactly the broken items and removes the temporary files.
 
     Example: lodetools verify demo-out/lode
     """
-    doc = read_dataset_json(dataset)
-    records = read_manifest(dataset)
-    splits: dict = {}
-    broken = []
-    for key, rec in records.items():
-        splits[rec.get("split", "-")] = splits.get(rec.get("split", "-"), 0) + 1
-        if not record_intact(dataset, rec):
-            broken.append(key)
-    parts = ", ".join(f"{n} {s}" for s, n in sorted(splits.items()))
-    click.echo(f"{dataset}: {doc.get('command')} dataset, {len(records)} records ({parts or 'none'}), "
-               f"{len(broken)} broken")
-    for key in broken:
+    from lodetools.pipelines.verify import verify
+
+    v = verify(dataset)
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(v.splits.items()))
+    what = f"{v.command} dataset" if v.command else "unfinished first run (no dataset.json yet)"
+    click.echo(f"{dataset}: {what}, {v.records} records ({parts or 'none'}), "
+               f"{len(v.broken) + len(v.bad_lines)} broken")
+    for key in v.broken:
         click.echo(f"  broken: {key}", err=True)
-    if broken:
+    for path, msg in v.bad_lines:
+        click.echo(f"  broken: {path}: {msg}", err=True)
+    for path in v.temporaries:
+        click.echo(f"  temporary file: {path}", err=True)
+    if not v.ok:
         sys.exit(EXIT_PARTIAL)

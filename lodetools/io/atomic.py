@@ -1,11 +1,22 @@
-"""Atomic file writes: a file appears under its final name complete or not at all."""
+"""Atomic file writes: a file appears under its final name complete or not at all.
+
+A write goes to a temporary file ``.<name>.<random>.tmp`` beside the final
+name, is flushed and fsynced, then renamed. A process killed mid-write leaves
+only such a temporary file: :func:`find_temporaries` lists them and
+:func:`remove_stale_temporaries` removes them (runs do, in the folders they
+write).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
+
+#: Names of the temporary files of :func:`atomic_open`.
+TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -53,13 +64,18 @@ def atomic_open(path, mode: str = "wb"):
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+            try:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as exc:
+                if exc.filename is None:  # a failed write (e.g. a full disk) names no file: name ours
+                    raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
+                raise
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
 
@@ -73,3 +89,42 @@ def atomic_write_bytes(path, data: bytes) -> None:
 def atomic_write_text(path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def find_temporaries(root) -> list[Path]:
+    """Every temporary file of :func:`atomic_open` under ``root`` (left by killed writers), sorted."""
+    found = []
+    for folder, _dirs, files in os.walk(root):
+        found += [Path(folder) / f for f in files if TEMPORARY.match(f)]
+    return sorted(found)
+
+
+def remove_stale_temporaries(root, *, older_than: float) -> list[Path]:
+    """Remove the temporary files under ``root`` last modified before ``older_than``.
+
+    A writer keeps its temporary file for the time of one write, so one not
+    modified since before the run started (or for long) was left by a killed
+    process.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+    older_than : float
+        A time (seconds since the epoch, as :func:`time.time`).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    removed = []
+    for p in find_temporaries(root):
+        with contextlib.suppress(OSError):
+            if p.stat().st_mtime < older_than:
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+__all__ = ["TEMPORARY", "atomic_open", "atomic_write_bytes", "atomic_write_text", "find_temporaries",
+           "remove_stale_temporaries"]

@@ -4,10 +4,15 @@ In memory an image is a float32 ``(H, W, 3)`` RGB array in ``[0, 1]`` (or
 ``(H, W)`` for masks and single-channel data). On disk it is 8- or 16-bit
 integers; the conversions here are the only place where rounding happens:
 ``round(clip(x, 0, 1) * (2**bits - 1))``, round half up.
+
+Every read first checks the size the file declares in its header against
+:func:`max_pixels`, so a small file declaring a huge image (a decompression
+bomb) is refused before anything is decoded.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -18,6 +23,74 @@ from lodetools.errors import BadInput, MissingInput
 from lodetools.io.atomic import atomic_write_bytes
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+#: Default largest image, in pixels (100 Mpx: a 12000x8000 photo fits; a
+#: float32 RGB copy of it takes 1.2 GB).
+MAX_PIXELS = 100_000_000
+#: Environment variable that changes the limit (``lodetools --max-pixels N`` sets it).
+MAX_PIXELS_ENV = "LODETOOLS_MAX_PIXELS"
+
+
+def max_pixels() -> int:
+    """The largest image lodetools decodes: ``$LODETOOLS_MAX_PIXELS`` or :data:`MAX_PIXELS`.
+
+    Raises
+    ------
+    BadConfig
+        If the variable is not a positive integer.
+    """
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return MAX_PIXELS
+    if not text.isdigit() or int(text) < 1:
+        from lodetools.errors import BadConfig
+
+        raise BadConfig(f"bad {MAX_PIXELS_ENV}={text!r}: expected a positive number of pixels")
+    return int(text)
+
+
+def declared_size(path) -> tuple[int, int] | None:
+    """``(width, height)`` an image file declares in its header, without decoding it.
+
+    Pillow's ``Image.open`` reads only the header. None when Pillow does not
+    know the format (the decoder will judge the file).
+    """
+    from PIL import Image
+
+    try:
+        with _no_pillow_limit(), Image.open(path) as im:
+            return tuple(int(v) for v in im.size)
+    except Exception:  # noqa: BLE001 - unknown or corrupt header: the decoder reports it
+        return None
+
+
+class _no_pillow_limit:
+    """Lift Pillow's decompression-bomb check while reading a header (ours is :func:`check_declared_size`)."""
+
+    def __enter__(self):
+        from PIL import Image
+
+        self._old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+
+    def __exit__(self, *exc):
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = self._old
+
+
+def check_declared_size(path, limit: int | None = None) -> None:
+    """Refuse an image whose header declares more than ``limit`` pixels (:func:`max_pixels`).
+
+    Raises
+    ------
+    BadInput
+        Naming the declared size and how to raise the limit.
+    """
+    size = declared_size(path)
+    limit = max_pixels() if limit is None else int(limit)
+    if size is not None and size[0] * size[1] > limit:
+        raise BadInput(f"image declares {size[0]}x{size[1]} pixels, more than the limit of {limit} "
+                       f"(raise it with lodetools --max-pixels N or {MAX_PIXELS_ENV})", path)
 
 
 def natural_key(path) -> list:
@@ -89,13 +162,17 @@ def read_image_native(path) -> np.ndarray:
     MissingInput
         If the file does not exist.
     BadInput
-        If it cannot be decoded.
+        If it cannot be decoded, or declares more pixels than :func:`max_pixels`.
     """
     path = Path(path)
     if not path.is_file():
         raise MissingInput("image not found", path)
+    check_declared_size(path)
     data = np.fromfile(path, dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as exc:  # e.g. a size over OpenCV's own limit (CV_IO_MAX_IMAGE_PIXELS)
+        raise BadInput(f"cannot decode image ({str(exc).strip().splitlines()[-1][:120]})", path) from None
     if img is None:
         raise BadInput("cannot decode image (corrupt or not an image)", path)
     if img.ndim == 3:

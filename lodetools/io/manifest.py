@@ -8,18 +8,21 @@ A manifest record is a JSON object with at least::
 
 ``key`` is unique in a dataset. Records are appended one line at a time,
 flushed and fsynced, so a killed run leaves at most a truncated last line,
-which :func:`read_manifest` ignores (the item is redone). A sharded run
-(``--shard K/N``) writes ``manifests/shard-K-of-N.jsonl`` so cluster tasks
-never write one file together; readers take the union.
+which :func:`read_manifest` ignores (the item is redone; :func:`manifest_problems`
+reports it). A sharded run (``--shard K/N``) writes
+``manifests/shard-K-of-N.jsonl`` so cluster tasks never write one file
+together; readers take the union. The summary files of a dataset
+(``dataset.json``, ``qa.jsonl``, ...) are written under :func:`output_lock`
+from that union, so concurrent shards write them one after the other.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
 import os
-import warnings
 from pathlib import Path
 
 from lodetools import __version__
@@ -29,6 +32,8 @@ from lodetools.io.atomic import atomic_write_text
 MANIFEST = "manifest.jsonl"
 SHARD_DIR = "manifests"
 DATASET_JSON = "dataset.json"
+#: The lock file of :func:`output_lock`.
+LOCK_FILE = ".lodetools.lock"
 
 
 def sha256_file(path) -> str:
@@ -40,7 +45,12 @@ def sha256_file(path) -> str:
     return h.hexdigest()
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def _read_jsonl(path: Path, problems: list | None = None) -> list[dict]:
+    """The records of one manifest file; unreadable lines are left out (and told to ``problems``).
+
+    ``problems`` receives ``(path, message)`` per line that is not a JSON
+    record with a ``key``: a truncated last line (from a killed run) or garbage.
+    """
     records = []
     with open(path, "rb") as f:
         lines = f.read().split(b"\n")
@@ -49,13 +59,13 @@ def _read_jsonl(path: Path) -> list[dict]:
             continue
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:  # a truncated last line from a killed run
-                continue
-            warnings.warn(f"skipping unreadable manifest line {i + 1} in {path}")
-            continue
-        if isinstance(rec, dict) and "key" in rec:
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            rec = None
+        if isinstance(rec, dict) and isinstance(rec.get("key"), str):
             records.append(rec)
+        elif problems is not None:
+            what = "truncated last line" if i == len(lines) - 1 else "unreadable line"
+            problems.append((Path(path), f"{what} {i + 1} (not a manifest record)"))
     return records
 
 
@@ -66,6 +76,48 @@ def manifest_paths(root) -> list[Path]:
     if (root / SHARD_DIR).is_dir():
         paths += sorted((root / SHARD_DIR).glob("shard-*.jsonl"))
     return paths
+
+
+def manifest_problems(root) -> list[tuple[Path, str]]:
+    """``(manifest file, message)`` for every line of a dataset's manifests that is not a record.
+
+    :func:`read_manifest` leaves such lines out (their items are redone by a
+    rerun); ``verify`` reports them.
+    """
+    problems: list = []
+    for p in manifest_paths(root):
+        _read_jsonl(p, problems)
+    return problems
+
+
+@contextlib.contextmanager
+def output_lock(root):
+    """Hold an exclusive lock of the output folder ``root`` (``fcntl.flock`` of ``.lodetools.lock``).
+
+    Concurrent shards of one run (SLURM array tasks on one file system) take
+    it to read the union of the manifests and write the summary files, one
+    after the other. The lock is released when the block ends or the process
+    dies. Where the file system has no ``flock`` (some Lustre mounts), the
+    block runs unlocked: rerunning any one shard after all have finished
+    rewrites the summaries from the union.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(root / LOCK_FILE, "a+b") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        except OSError:  # pragma: no cover - file systems without flock
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def read_manifest(root) -> dict[str, dict]:
@@ -124,9 +176,12 @@ class ManifestWriter:
 
     def append(self, record: dict) -> None:
         line = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
-        self._f.write(line.encode("utf-8"))
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        try:
+            self._f.write(line.encode("utf-8"))
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as exc:  # a full disk: name the manifest
+            raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(self.path)) from exc
 
     def close(self) -> None:
         self._f.close()

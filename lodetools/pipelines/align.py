@@ -251,11 +251,14 @@ def run(inputs: RawInputs, params: AlignParams, opts: RunOptions) -> RunSummary:
                            calib_sharp=raw.calib["sharp"], develop_options=params, split=split,
                            bit_depth=params.bit_depth, method=params.flow, densify=params.densify,
                            residual_threshold=float(params.residual_threshold), flow_options=flow_options)
-    summary = run_items(items, fn, opts)
-    masks = sum(1 for r in summary.records.values() if "mask" in r.get("files", {}))
-    return finish_raw_run("align", raw, summary, opts, counts={"masks": masks}, qa_mean=lambda qa: {
-        k: float(np.mean([q[k] for q in qa])) for k in ("psnr_before", "psnr_after", "ssim_before", "ssim_after",
-                                                         "delta_l_before", "delta_l_after")})
+
+    def finish(summary):  # under the output lock, with every shard's records
+        masks = sum(1 for r in summary.records.values() if "mask" in r.get("files", {}))
+        finish_raw_run("align", raw, summary, opts, counts={"masks": masks}, qa_mean=lambda qa: {
+            k: float(np.mean([q[k] for q in qa])) for k in ("psnr_before", "psnr_after", "ssim_before",
+                                                             "ssim_after", "delta_l_before", "delta_l_after")})
+
+    return run_items(items, fn, opts, finish=finish)
 
 
 __all__ = ["AlignParams", "flow_stats", "reliable_flow", "run", "scene_flow", "static_pair_qa"]

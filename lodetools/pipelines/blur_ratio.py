@@ -228,15 +228,19 @@ def run(inputs: BlurRatioInputs, params: BlurRatioParams, opts: RunOptions) -> R
         raise BadConfig(f"--frames {k}: need at least 2")
     labels, sources, skipped = collect_sources(inputs.videos, inputs.pairs, params.label, params.fps)
     items = [WorkItem(f"{safe_name(s.dataset, what='label')}/{s.name}", s) for s in sources]
-    summary = run_items(items, functools.partial(measure, n_frames=k), opts)
-    records = list(summary.records.values())
-    curves = mean_curves(records, labels)
-    counts = {lab: sum(r["dataset"] == lab for r in records) for lab in labels}
-    if curves:
-        write_outputs(Path(opts.out), curves, records, counts)
-    write_dataset_json(opts.out, command=COMMAND, params=recorded, recipe=opts.recipe,
-                       counts={"videos": len(summary.records), **{lab: counts[lab] for lab in curves}},
-                       extra={"skipped_pairs": skipped})
+    curves: dict = {}
+
+    def finish(summary):  # under the output lock, with every shard's records
+        records = list(summary.records.values())
+        curves.update(mean_curves(records, labels))
+        counts = {lab: sum(r["dataset"] == lab for r in records) for lab in labels}
+        if curves:
+            write_outputs(Path(opts.out), curves, records, counts)
+        write_dataset_json(opts.out, command=COMMAND, params=recorded, recipe=opts.recipe,
+                           counts={"videos": len(summary.records), **{lab: counts[lab] for lab in curves}},
+                           extra={"skipped_pairs": skipped})
+
+    summary = run_items(items, functools.partial(measure, n_frames=k), opts, finish=finish)
     summary.out = Path(opts.out)
     summary.info = {"curves": curves, "skipped_pairs": skipped}
     return summary

@@ -436,6 +436,9 @@ def finish_raw_run(command: str, run: RawRun, summary: RunSummary, opts: RunOpti
                    qa_mean, counts: dict | None = None) -> RunSummary:
     """Write ``qa.jsonl`` (every scene's QA) and ``dataset.json``; fill ``summary.out``/``info``.
 
+    The ``finish`` of :func:`~lodetools.runner.run_items`: ``summary.records``
+    holds every shard's records.
+
     ``qa_mean(qa_records)`` -> the dataset's mean QA figures (``info['qa_mean']``).
     """
     recs = summary.records.values()
@@ -467,9 +470,9 @@ def run(inputs: RawInputs, params: DevelopParams, opts: RunOptions) -> RunSummar
     fn = functools.partial(_process_scene, out=opts.out, raw_pairs=raw.raw_pairs, calib_blur=raw.calib["blur"],
                            calib_sharp=raw.calib["sharp"], options=params, split=split,
                            bit_depth=params.bit_depth)
-    summary = run_items(items, fn, opts)
-    return finish_raw_run("develop", raw, summary, opts, qa_mean=lambda qa: {
-        k: float(np.mean([q[k]["smoothed"] for q in qa])) for k in ("delta_l_before", "delta_l_after")})
+    return run_items(items, fn, opts, finish=lambda summary: finish_raw_run(
+        "develop", raw, summary, opts, qa_mean=lambda qa: {
+            k: float(np.mean([q[k]["smoothed"] for q in qa])) for k in ("delta_l_before", "delta_l_after")}))
 
 
 __all__ = ["DevelopOptions", "DevelopParams", "DevelopedPair", "DevelopedScene", "RawInputs", "develop_scene",

@@ -180,6 +180,9 @@ def evaluate(pred_dir, gt_root, *, split: str | None = "test", metrics=("psnr", 
             raise BadInput(f"prediction is {pred.shape[1]}x{pred.shape[0]} but ground truth "
                            f"{pair.key} is {gt.shape[1]}x{gt.shape[0]}", pred_path)
         mask = read_mask(pair.mask) if pair.mask is not None and pair.mask.is_file() else None
+        if mask is not None and mask.shape != gt.shape[:2]:
+            raise BadInput(f"mask is {mask.shape[1]}x{mask.shape[0]} but ground truth {pair.key} is "
+                           f"{gt.shape[1]}x{gt.shape[0]}", pair.mask)
         row = {"key": pair.key, "id": pair.id, "scene": pair.scene, "prediction": str(pred_path)}
         row.update(score_pair(pred, gt, mask, metrics))
         rows.append(row)

@@ -239,12 +239,11 @@ def run(inputs: LbsInputs, params: LbsParams, opts: RunOptions) -> RunSummary:
                            shapes=instance_shapes(refs, lp.object_scale), backgrounds=backgrounds,
                            bg_root=bg_root, params=lp, crf=crf, split=split, scene=scene,
                            bit_depth=int(params.bit_depth))
-    summary = run_items(items, fn, opts)
     classes = sorted({r.class_id for r in refs})
-    write_dataset_json(opts.out, command=COMMAND, params=recorded, recipe=opts.recipe,
-                       counts={"pairs": len(summary.records)},
-                       extra={"sources": {"voc": str(voc), "voc_instances": len(refs), "voc_classes": classes,
-                                          "backgrounds": str(bg_root), "background_images": len(backgrounds)}})
+    summary = run_items(items, fn, opts, finish=lambda summary: write_dataset_json(
+        opts.out, command=COMMAND, params=recorded, recipe=opts.recipe, counts={"pairs": len(summary.records)},
+        extra={"sources": {"voc": str(voc), "voc_instances": len(refs), "voc_classes": classes,
+                           "backgrounds": str(bg_root), "background_images": len(backgrounds)}}))
     summary.out = Path(opts.out)
     summary.info = {"voc_skipped": list(bad or [])}
     return summary

@@ -46,7 +46,8 @@ from lodetools.io.atomic import atomic_write_bytes, atomic_write_text
 from lodetools.io.images import encode_image, natural_key, read_image_native, read_mask
 from lodetools.io.layout import pair_relpath, read_pairs
 from lodetools.io.manifest import (
-    DATASET_JSON, SHARD_DIR, read_dataset_json, read_manifest, record_intact, write_dataset_json,
+    DATASET_JSON, SHARD_DIR, output_lock, read_dataset_json, read_manifest, record_intact,
+    write_dataset_json,
 )
 from lodetools.io.paths import confined
 from lodetools.masks.lbfmg import LBFMGParams, scene_masks, to_uint8
@@ -372,7 +373,8 @@ def run(data, params: MasksParams, opts: RunOptions) -> RunSummary:
         summary = run_items(items, fn, run_opts)
         summary.skipped += [k for k in done if in_shard(k, opts.shard)]
     finally:
-        _finish(data, out, in_place, recorded, opts.recipe, pid, params.bins)
+        with output_lock(out):  # concurrent shards: the statistics of all of them
+            _finish(data, out, in_place, recorded, opts.recipe, pid, params.bins)
     summary.out = out
     summary.info = {"stats": json.loads((out / STATS_JSON).read_text())["summary"]}
     return summary

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -210,6 +210,7 @@ class Plan:
     items: list[WorkItem]
     skipped: dict[str, str]
     splits: dict[str, str]
+    failed: dict[str, str] = field(default_factory=dict)  # bad clips left out (on_error='skip')
 
 
 def plan(inputs, *, seed: int, lengths: list[int], fps: float | None, windows_per_clip: int,
@@ -225,7 +226,7 @@ def plan(inputs, *, seed: int, lengths: list[int], fps: float | None, windows_pe
     """
     if windows_per_clip < 0:
         raise BadConfig(f"--windows-per-clip {windows_per_clip} must be >= 0 (0: as many as fit)")
-    clips, skipped = [], {}
+    clips, skipped, failed = [], {}, {}
     for name, path in find_clips(inputs):
         try:
             clip = probe_clip(name, path, fps)
@@ -233,6 +234,7 @@ def plan(inputs, *, seed: int, lengths: list[int], fps: float | None, windows_pe
             if on_error != "skip":
                 raise
             skipped[name] = exc.what
+            failed[f"clip {name}"] = exc.message
             continue
         if clip.n_frames < min(lengths):
             skipped[name] = f"{clip.n_frames} frames, shorter than M = {min(lengths)}"
@@ -244,7 +246,7 @@ def plan(inputs, *, seed: int, lengths: list[int], fps: float | None, windows_pe
     splits = assign_splits([c.name for c in clips], seed, val_count=val_count, val_fraction=val_fraction,
                            test_count=test_count, test_fraction=test_fraction)
     items = [WorkItem(item_key(splits[c.name], c.name, "clip"), (splits[c.name], c)) for c in clips]
-    return Plan(items, skipped, splits)
+    return Plan(items, skipped, splits, failed)
 
 
 COMMAND = "synthesize"
@@ -360,13 +362,17 @@ def run(videos, params: SynthesizeParams, opts: RunOptions) -> RunSummary:
     fn = functools.partial(process_clip, out=opts.out, crf_spec=crf.name if crf.kind != "table" else
                            params.crf, lengths=lengths, windows_per_clip=params.windows_per_clip,
                            bit_depth=params.bit_depth, seed=opts.seed, saturation=saturation, noise=noise)
-    summary = run_items(p.items, fn, opts)
-    splits: dict = {}
-    for rec in summary.records.values():
-        splits[rec["split"]] = splits.get(rec["split"], 0) + 1
-    write_dataset_json(opts.out, command=COMMAND, params=recorded, recipe=opts.recipe,
-                       counts={"pairs": len(summary.records), "clips": len(p.items), **splits},
-                       extra={"skipped_clips": p.skipped, "clip_splits": dict(sorted(p.splits.items()))})
+
+    def finish(summary):  # under the output lock, with every shard's records
+        splits: dict = {}
+        for rec in summary.records.values():
+            splits[rec["split"]] = splits.get(rec["split"], 0) + 1
+        write_dataset_json(opts.out, command=COMMAND, params=recorded, recipe=opts.recipe,
+                           counts={"pairs": len(summary.records), "clips": len(p.items), **splits},
+                           extra={"skipped_clips": p.skipped, "clip_splits": dict(sorted(p.splits.items()))})
+
+    summary = run_items(p.items, fn, opts, finish=finish)
+    summary.failed.update(p.failed)  # a bad clip left out under --on-error skip is a failed item
     summary.out = Path(opts.out)
     summary.info = {"clips": len(p.items), "skipped_clips": dict(p.skipped),
                     "clip_splits": dict(sorted(p.splits.items()))}

@@ -194,18 +194,21 @@ def write_clips(opts, plan: ClipPlan, *, preset: str = "demo", recipe: str | Non
     items = [WorkItem(name, (name, shake, fmt)) for name, shake, fmt in clip_names(plan)]
     fn = functools.partial(make_world_clip, root=root, plan=plan)
     t0 = time.perf_counter()
-    summary = run_items(items, fn, replace(opts, out=truth))
-    recs = summary.records
-    counts = {"clips": len(recs), "shake": sum(r["camera"] == "shake" for r in recs.values()),
-              "frames": sum(r["n_frames"] for r in recs.values())}
-    write_dataset_json(truth, command="sim clips", params=params, recipe=recipe, counts=counts)
-    update_world_json(root, "clips", {
-        "seed": int(opts.seed), "preset": preset, "size": [plan.size[1], plan.size[0]],
-        "fps": plan.fps, "frames_per_clip": plan.frames, "crf": plan.crf, "format": plan.fmt,
-        "counts": counts, "names": sorted(recs),
-        "mean_coverage": {k: r["mean_coverage"] for k, r in sorted(recs.items())},
-        "seconds": round(time.perf_counter() - t0, 3)}, seed=opts.seed, preset=preset)
-    return summary
+    counts: dict = {}
+
+    def finish(summary):  # under the output lock, with every shard's records
+        recs = summary.records
+        counts.update({"clips": len(recs), "shake": sum(r["camera"] == "shake" for r in recs.values()),
+                       "frames": sum(r["n_frames"] for r in recs.values())})
+        write_dataset_json(truth, command="sim clips", params=params, recipe=recipe, counts=counts)
+        update_world_json(root, "clips", {
+            "seed": int(opts.seed), "preset": preset, "size": [plan.size[1], plan.size[0]],
+            "fps": plan.fps, "frames_per_clip": plan.frames, "crf": plan.crf, "format": plan.fmt,
+            "counts": counts, "names": sorted(recs),
+            "mean_coverage": {k: r["mean_coverage"] for k, r in sorted(recs.items())},
+            "seconds": round(time.perf_counter() - t0, 3)}, seed=opts.seed, preset=preset)
+
+    return run_items(items, fn, replace(opts, out=truth), finish=finish)
 
 
 def update_world_json(root, part: str, info: dict, *, seed: int, preset: str) -> dict:
