@@ -275,6 +275,15 @@ def _same_parameter(old, new) -> bool:
     return False
 
 
+def png_setting(opts: RunOptions):
+    """``opts.png_compression`` as ``dataset.json`` records it (beside the parameters, not among them).
+
+    ``'fast'`` or the zlib level: how the PNGs were encoded. Not compared on
+    resume, since PNG is lossless: another level gives the same pixels.
+    """
+    return "fast" if opts.png_compression in (None, "fast") else int(opts.png_compression)
+
+
 def check_output(out, command: str, params: dict, *, overwrite: bool) -> None:
     """Refuse to mix results of different parameters in one output folder.
 

@@ -419,3 +419,30 @@ def test_held_blocks_equal_running_sum_and_buffer_reuse_is_safe(spec):
 
     (res,) = synthesize_windows(reusing(), [Window(0, 11)], crf, bit_depth=8)
     assert np.array_equal(res.blur, results[2]) and np.array_equal(res.sharp, frames[5])
+
+
+def test_png_compression_changes_bytes_not_pixels_and_is_not_a_resume_conflict(tmp_path):
+    from lodetools.io.images import encode_image, png_compression_level
+
+    frames, _ = make_clip(9, 7)
+    img = frames[3]
+    decoded = {}
+    for level in ("fast", 0, 3, 9):
+        data = encode_image(img, ".png", png_compression=level)
+        import cv2
+
+        decoded[level] = (len(data), cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED))
+        assert np.array_equal(decoded[level][1][:, :, ::-1], img)
+    assert decoded[0][0] > decoded[9][0]  # level 0 stores, level 9 compresses
+    with pytest.raises(BadConfig, match="PNG compression"):
+        png_compression_level("11")
+    write_frame_folder(tmp_path / "in" / "c1", frames)
+    r = run_cli("--videos", tmp_path / "in", "--out", tmp_path / "out", "--m", 7, "--png-compression", "9", "-q")
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "out" / "dataset.json").read_text())
+    assert doc["png_compression"] == 9 and "png_compression" not in doc["parameters"]
+    # another level on the same folder resumes (same pixels): no conflict, nothing redone
+    r = run_cli("--videos", tmp_path / "in", "--out", tmp_path / "out", "--m", 7, "-q")
+    assert r.exit_code == 0 and "0 done, 1 already done" in r.output, r.output
+    r = run_cli("--videos", tmp_path / "in", "--out", tmp_path / "out", "--m", 7, "--png-compression", "x")
+    assert r.exit_code != 0

@@ -136,3 +136,38 @@ def test_writer_refuses_bad_requests(tmp_path):
     with pytest.raises(BadInput, match="expected"):
         write_video(tmp_path / "a.mp4", [_frames(1)[0], np.zeros((8, 8, 3), np.uint8)], fps=25)
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_prefetching_ring_reader_gives_the_same_frames_and_stops_cleanly(clip, tmp_path):
+    import threading
+
+    path, _ = clip
+    plain = list(iter_frames(path))
+    # a consumer that keeps the last 3 frames (as a window of M = 4 does): ring 3 + prefetch 2 is safe
+    kept, held = [], []
+    for f in iter_frames(path, ring=5, prefetch=2):
+        held.append(f)
+        if len(held) == 4:
+            kept += [np.array(x) for x in held]
+            held = []
+    assert all(np.array_equal(a, b) for a, b in zip(kept, plain[:len(kept)])) and len(kept) == 12
+    before = threading.active_count()
+    it = iter_frames(path, ring=6, prefetch=3)
+    next(it)
+    it.close()  # stops the reader thread and ffmpeg
+    assert threading.active_count() == before
+    with pytest.raises(ValueError, match="prefetch"):
+        next(iter_frames(path, ring=2, prefetch=3))
+    data = path.read_bytes()
+    trunc = tmp_path / "trunc.mp4"
+    trunc.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BadInput, match="truncated|decod"):  # the reader thread's error reaches the consumer
+        list(iter_frames(trunc, ring=4, prefetch=2))
+
+
+def test_count_frames_reads_packets_without_decoding(clip, monkeypatch):
+    import imageio_ffmpeg
+
+    path, n = clip
+    monkeypatch.setattr(imageio_ffmpeg, "count_frames_and_secs", None)  # the decoding counter is not used
+    assert count_frames(path) == n

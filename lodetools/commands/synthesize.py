@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lodetools.commands._options import params_from_click, run_options, run_options_from
+from lodetools.commands._options import params_from_click, png_option, run_options, run_options_from
 
 
 @click.command(name="synthesize")
@@ -47,6 +47,7 @@ from lodetools.commands._options import params_from_click, run_options, run_opti
 @click.option("--noise-read", type=float, default=0.002, show_default=True,
               help="Read-noise standard deviation b.")
 @run_options
+@png_option
 @click.pass_context
 def command(ctx, **_):
     """Average M consecutive frames of high-frame-rate videos into blurred images.

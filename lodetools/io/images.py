@@ -223,8 +223,29 @@ def read_mask(path) -> np.ndarray:
     return img > 0
 
 
+#: the ``png_compression`` values: OpenCV's fast default, or a zlib level
+PNG_COMPRESSIONS = ("fast",) + tuple(str(i) for i in range(10))
+
+
+def png_compression_level(value) -> int | None:
+    """``value`` (``None``, ``'fast'``, an int or a digit string) as a zlib level, ``None`` for ``'fast'``.
+
+    Raises
+    ------
+    BadConfig
+        Anything else.
+    """
+    if value is None or value == "fast":
+        return None
+    if str(value).strip().isdigit() and 0 <= int(value) <= 9:
+        return int(value)
+    from lodetools.errors import BadConfig
+
+    raise BadConfig(f"bad PNG compression {value!r}: expected fast or a zlib level 0-9")
+
+
 def encode_image(img: np.ndarray, ext: str = ".png", *, bit_depth: int = 8,
-                 jpeg_quality: int = 95) -> bytes:
+                 jpeg_quality: int = 95, png_compression=None) -> bytes:
     """Encode an image to the bytes of a file with extension ``ext``.
 
     Parameters
@@ -236,6 +257,13 @@ def encode_image(img: np.ndarray, ext: str = ".png", *, bit_depth: int = 8,
         ``.png``, ``.tif``/``.tiff``, ``.jpg``/``.jpeg``.
     bit_depth : {8, 16}
         Used for float input. JPEG is always 8-bit.
+    jpeg_quality : int
+    png_compression : {None, 'fast', 0, ..., 9}
+        ``None``/``'fast'`` (default): OpenCV's default PNG settings (zlib
+        level 1, run-length strategy, ``Sub`` filter), the fastest to encode;
+        a number: that zlib level with the default strategy and adaptive
+        filters (smaller files, slower; see ``docs/performance.md``). The
+        pixels are the same whatever the setting: PNG is lossless.
     """
     img = np.asarray(img)
     if img.dtype == bool:
@@ -248,17 +276,19 @@ def encode_image(img: np.ndarray, ext: str = ".png", *, bit_depth: int = 8,
     if ext.lower() in (".jpg", ".jpeg"):
         params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
     elif ext.lower() == ".png":
-        params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+        level = png_compression_level(png_compression)
+        params = [] if level is None else [cv2.IMWRITE_PNG_COMPRESSION, level]
     ok, buf = cv2.imencode(ext, img, params)
     if not ok:  # pragma: no cover - only for unsupported extensions
         raise BadInput(f"cannot encode image as {ext}")
     return buf.tobytes()
 
 
-def write_image(path, img: np.ndarray, *, bit_depth: int = 8) -> None:
+def write_image(path, img: np.ndarray, *, bit_depth: int = 8, png_compression=None) -> None:
     """Write an image atomically; the format follows the file extension.
 
-    See :func:`encode_image` for the accepted arrays.
+    See :func:`encode_image` for the accepted arrays and ``png_compression``.
     """
     path = Path(path)
-    atomic_write_bytes(path, encode_image(img, path.suffix, bit_depth=bit_depth))
+    atomic_write_bytes(path, encode_image(img, path.suffix, bit_depth=bit_depth,
+                                          png_compression=png_compression))

@@ -42,7 +42,7 @@ def pair_relpath(split: str, scene: str, role: str, item_id: str, ext: str = ".p
 
 
 def write_pair(root, split: str, scene: str, item_id: str, images: dict, *,
-               bit_depth: int = 8, ext: str = ".png") -> dict:
+               bit_depth: int = 8, ext: str = ".png", png_compression=None) -> dict:
     """Write the images of one item atomically and describe them for the manifest.
 
     Parameters
@@ -56,6 +56,8 @@ def write_pair(root, split: str, scene: str, item_id: str, images: dict, *,
         uint8/uint16, or bool for masks, written 0/255).
     bit_depth : {8, 16}
         For float images other than masks.
+    png_compression : {None, 'fast', 0, ..., 9}
+        See :func:`lodetools.io.images.encode_image` (the pixels do not depend on it).
 
     Returns
     -------
@@ -67,7 +69,8 @@ def write_pair(root, split: str, scene: str, item_id: str, images: dict, *,
         rel = pair_relpath(split, scene, role, item_id, ext)
         path = confined(root, rel)
         img = np.asarray(img)
-        data = encode_image(img, ext, bit_depth=8 if img.dtype == bool else bit_depth)
+        data = encode_image(img, ext, bit_depth=8 if img.dtype == bool else bit_depth,
+                            png_compression=png_compression)
         atomic_write_bytes(path, data)
         files[role] = rel
         hashes[role] = hashlib.sha256(data).hexdigest()

@@ -37,6 +37,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from lodetools.errors import BadConfig, BadInput, MissingInput
+from lodetools.io.atomic import file_mode
 from lodetools.io.images import float_to_uint, list_images, natural_key, read_image_native, uint_to_float
 
 #: file extensions taken for video files
@@ -181,16 +182,18 @@ def probe_video(path, *, exact: bool = False) -> VideoInfo:
             raise BadInput("no image frames in folder", path)
         first = read_image_native(frames[0])
         return VideoInfo(path, "frames", int(first.shape[1]), int(first.shape[0]), None, len(frames))
-    gen, meta = _open_file(path)
-    gen.close()
+    if exact:  # one ffmpeg run reads the header and counts the packets
+        meta, n = _count_packets(path)
+    else:
+        gen, meta = _open_file(path)
+        gen.close()
+        n = None
     w, h = meta["size"]
     fps = float(meta["fps"]) if meta.get("fps") else None
-    n = expected = _expected_frames(meta)
-    if exact:
-        n = count_frames(path)
-        if _short(n, expected):
-            raise BadInput(f"video is truncated: {n} of {expected} frames present", path)
-    return VideoInfo(path, "video", int(w), int(h), fps, n)
+    expected = _expected_frames(meta)
+    if exact and _short(n, expected):
+        raise BadInput(f"video is truncated: {n} of {expected} frames present", path)
+    return VideoInfo(path, "video", int(w), int(h), fps, expected if n is None else n)
 
 
 def _short(n: int, expected: int | None) -> bool:
@@ -250,8 +253,60 @@ def _ring_reader(path: Path, width: int, height: int, ring: int):
             proc.stdout.close()
 
 
+def _prefetched(gen, ahead: int):
+    """Run the generator ``gen`` on a thread, at most ``ahead`` items before the consumer's requests.
+
+    The thread waits for a credit before each item: the consumer's ``n``-th
+    request gives one, so when frame ``n`` is requested the thread may have
+    produced frames up to ``n + ahead - 1``. With a ring reader of ``R``
+    buffers a consumer that holds at most ``K`` frames when it asks for the
+    next one is safe for ``ahead <= R - K``. The reading (``readinto`` on the
+    ffmpeg pipe) releases the GIL, so decoding and the consumer's work overlap.
+    An exception of ``gen`` is raised in the consumer; closing the consumer
+    stops the thread.
+    """
+    import queue
+    import threading
+
+    items: queue.Queue = queue.Queue()
+    credits = threading.Semaphore(ahead - 1)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for item in gen:
+                items.put((True, item))
+                credits.acquire()
+                if stop.is_set():
+                    break
+            items.put((True, done))
+        except BaseException as exc:  # handed to the consumer
+            items.put((False, exc))
+        finally:
+            gen.close()
+
+    thread = threading.Thread(target=produce, name="lodetools-frame-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = items.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+            credits.release()
+    finally:
+        # a thread waiting for a credit wakes and stops; one inside a read finishes that frame
+        # (ffmpeg keeps writing until it is killed by the generator's own cleanup)
+        stop.set()
+        credits.release()
+        thread.join()
+
+
 def iter_frames(path, *, check_length: bool = True, ring: int = 0,
-                info: VideoInfo | None = None) -> Iterator[np.ndarray]:
+                info: VideoInfo | None = None, prefetch: int = 0) -> Iterator[np.ndarray]:
     """Yield the frames of a video file or frame folder, one at a time.
 
     Parameters
@@ -273,6 +328,12 @@ def iter_frames(path, *, check_length: bool = True, ring: int = 0,
     info : VideoInfo, optional
         :func:`probe_video`'s answer for ``path`` if the caller has it (ring
         mode then starts one ffmpeg process instead of two).
+    prefetch : int
+        Ring mode only: read frames on a thread, up to ``prefetch`` frames
+        before they are asked for, while the consumer works on the earlier
+        ones (decoding overlaps the consumer's work). The ring must leave room:
+        a consumer holding at most ``K`` frames when it asks for the next one
+        needs ``ring >= K + prefetch``.
 
     Yields
     ------
@@ -295,6 +356,10 @@ def iter_frames(path, *, check_length: bool = True, ring: int = 0,
         info = info if info is not None else probe_video(path)
         w, h, expected = info.width, info.height, info.n_frames
         gen = _ring_reader(path, w, h, ring)
+        if prefetch > 0:
+            if prefetch > ring:
+                raise ValueError(f"prefetch {prefetch} exceeds the ring of {ring} buffers")
+            gen = _prefetched(gen, prefetch)
     else:
         gen, meta = _open_file(path)
         (w, h), expected = meta["size"], _expected_frames(meta)
@@ -343,13 +408,35 @@ def count_frames(path) -> int:
         if not n:
             raise BadInput("no image frames in folder", path)
         return n
-    import imageio_ffmpeg
+    return _count_packets(path)[1]
 
+
+def _count_packets(path: Path) -> tuple[dict, int]:
+    """The header (imageio-ffmpeg's metadata dict) and the packet count of the first video stream.
+
+    ``ffmpeg -i path -map 0:v:0 -c copy -f null -``: the packets are read and
+    counted, not decoded (imageio-ffmpeg's ``count_frames_and_secs`` decodes
+    the whole stream, as costly as reading the video). Raises BadInput.
+    """
+    import subprocess
+
+    import imageio_ffmpeg
+    from imageio_ffmpeg._parsing import parse_ffmpeg_header
+
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+           "-f", "null", "-"]
+    res = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    text = res.stderr.decode("utf-8", "replace")
+    frames = re.findall(r"frame=\s*(\d+)", text)
+    if res.returncode != 0 or not frames or "Video:" not in text:
+        why = "no video stream" if res.returncode == 0 or "matches no streams" in text else \
+            f"cannot decode video: {_ffmpeg_error(RuntimeError(text))}"
+        raise BadInput(why, path)
     try:
-        n, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
-    except (OSError, RuntimeError) as exc:
-        raise BadInput(f"cannot decode video: {_ffmpeg_error(exc)}", path) from None
-    return int(n)
+        meta = parse_ffmpeg_header(text)
+    except Exception:  # a header imageio-ffmpeg cannot parse
+        raise BadInput("cannot decode video: unreadable stream header", path) from None
+    return meta, int(frames[-1])
 
 
 def _rate_options(quality) -> list[str]:
@@ -421,6 +508,7 @@ def write_video(path, frames: Iterable[np.ndarray], fps: float, *, quality="near
         raise BadConfig(f"yuv420p needs even frame sizes, got {w}x{h}", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, file_mode())  # mkstemp makes 0600; outputs get the usual mode
     os.close(fd)
     params = rate + ["-preset", preset, "-threads", "1", "-fflags", "+bitexact",
                      "-flags:v", "+bitexact", "-map_metadata", "-1", "-f", fmt]

@@ -35,9 +35,9 @@ from lodetools.io.images import list_images
 from lodetools.io.layout import item_key, write_pair
 from lodetools.io.manifest import write_dataset_json
 from lodetools.io.paths import confined, safe_name
-from lodetools.io.video import VideoInfo, count_frames, is_video_file, iter_frames, list_videos, probe_video
-from lodetools.runner import (RunOptions, RunSummary, WorkItem, check_output, item_rng, recorded_parameters,
-                              run_items)
+from lodetools.io.video import VideoInfo, is_video_file, iter_frames, list_videos, probe_video
+from lodetools.runner import (RunOptions, RunSummary, WorkItem, check_output, item_rng, png_setting,
+                              recorded_parameters, run_items)
 from lodetools.synth.averaging import (
     Noise, Saturation, check_window_length, odd_lengths, plan_windows, synthesize_windows,
 )
@@ -154,22 +154,44 @@ def probe_clip(name: str, path: Path, fps: float | None) -> Clip:
         container's duration x frame rate (a truncated file: more than 2 % and
         more than one frame missing).
     """
-    info = probe_video(path)
-    n = info.n_frames if info.kind == "frames" else count_frames(path)
-    if info.kind == "video" and info.n_frames and n < info.n_frames - max(1, 0.02 * info.n_frames):
-        raise BadInput(f"video is truncated: {n} of {info.n_frames} frames", path)
-    return Clip(name, path, int(n), fps if fps else info.fps, info)
+    info = probe_video(path, exact=True)  # one ffmpeg run: header and packet count, nothing decoded
+    return Clip(name, path, int(info.n_frames), fps if fps else info.fps, info)
+
+
+#: frames the reader thread decodes ahead of the averaging (ring buffers beyond the longest window)
+PREFETCH = 4
+
+
+def encode_threads() -> int:
+    """Threads that encode and write a clip's PNGs while the next windows are decoded and averaged.
+
+    Every usable core (:func:`lodetools.parallel.usable_cores`, at most 4): a
+    PNG encode is one independent call that releases the GIL, with no barrier
+    to wait at, so a busy machine slows it down but never makes two threads
+    slower than one.
+    """
+    from lodetools.parallel import usable_cores
+
+    return max(1, min(4, usable_cores()))
 
 
 def process_clip(item: WorkItem, rng: np.random.Generator, *, out: Path, crf_spec: str,
                  lengths: list[int], windows_per_clip: int, bit_depth: int, seed: int,
-                 saturation: Saturation | None, noise: Noise | None) -> list[dict]:
+                 saturation: Saturation | None, noise: Noise | None, png_compression=None) -> list[dict]:
     """Synthesise every window of one clip (a runner item function).
 
     The windows are planned from the item's generator, then the clip is
-    streamed once. On a decoding error the files already written for this
-    clip are removed and :class:`BadInput` is raised.
+    streamed once, as a pipeline within the process: a thread reads the
+    decoded frames (ffmpeg decodes in its own process) up to
+    :data:`PREFETCH` frames ahead into reused buffers, this thread averages
+    each window, and :func:`encode_threads` threads encode and write the
+    pairs (at most two windows per thread waiting), so decoding, averaging
+    and PNG encoding overlap. The outputs do not depend on the overlap. On a
+    decoding error the files already written for this clip are removed and
+    :class:`BadInput` is raised.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     split, clip = item.payload
     crf = parse_crf(crf_spec)
     windows = plan_windows(clip.n_frames, lengths, rng, windows_per_clip)
@@ -179,27 +201,45 @@ def process_clip(item: WorkItem, rng: np.random.Generator, *, out: Path, crf_spe
                  "seed": seed, "clip_frames": clip.n_frames,
                  "saturation": None if saturation is None else vars(saturation).copy(),
                  "noise": None if noise is None else vars(noise).copy()}
-    try:
-        ring = max(lengths) + 1  # frames read into reused buffers: no fresh memory per frame
-        with contextlib.closing(iter_frames(clip.path, ring=ring, info=clip.info)) as frames:
-            for res in synthesize_windows(enumerate(frames), windows, crf, saturation=saturation,
-                                          noise=noise, rng=rng, bit_depth=bit_depth, reuse=ring):
-                iid = f"{res.window.middle:06d}"
-                sharp = res.sharp
-                if bit_depth == 16 and sharp.dtype == np.uint8:
-                    sharp = sharp.astype(np.uint16) * np.uint16(257)  # the same values, 16-bit
-                rec = write_pair(out, split, clip.name, iid, {"blur": res.blur, "sharp": sharp},
-                                 bit_depth=bit_depth)
-                written += [confined(out, rel) for rel in rec["files"].values()]
-                rec["provenance"] = {**base_prov, **res.provenance}
-                records.append(rec)
-    except BaseException as exc:
-        for p in written:
-            with contextlib.suppress(OSError):
-                p.unlink()
-        if isinstance(exc, LodeError) and exc.path is None:
-            raise BadInput(exc.what, clip.path) from None
-        raise
+
+    def write(res):
+        iid = f"{res.window.middle:06d}"
+        sharp = res.sharp
+        if bit_depth == 16 and sharp.dtype == np.uint8:
+            sharp = sharp.astype(np.uint16) * np.uint16(257)  # the same values, 16-bit
+        rec = write_pair(out, split, clip.name, iid, {"blur": res.blur, "sharp": sharp},
+                         bit_depth=bit_depth, png_compression=png_compression)
+        written.extend(confined(out, rel) for rel in rec["files"].values())
+        rec["provenance"] = {**base_prov, **res.provenance}
+        return rec
+
+    nthreads = encode_threads()
+    pending: list = []
+    with ThreadPoolExecutor(nthreads, thread_name_prefix="lodetools-encode") as pool:
+        try:
+            # the averaging holds at most max(M) - 1 frames when it asks for the next one, so a
+            # ring of max(M) + PREFETCH buffers lets the reader run PREFETCH frames ahead
+            ring = max(lengths) + PREFETCH
+            with contextlib.closing(iter_frames(clip.path, ring=ring, info=clip.info,
+                                                prefetch=PREFETCH)) as frames:
+                for res in synthesize_windows(enumerate(frames), windows, crf, saturation=saturation,
+                                              noise=noise, rng=rng, bit_depth=bit_depth,
+                                              reuse=max(lengths) + 1):
+                    pending.append(pool.submit(write, res))
+                    while len(pending) > 2 * nthreads:  # bounded memory: wait for the oldest pair
+                        records.append(pending.pop(0).result())
+            while pending:
+                records.append(pending.pop(0).result())
+        except BaseException as exc:
+            for fut in pending:  # let the writes in flight finish, then remove every file of the clip
+                fut.cancel()
+            pool.shutdown(wait=True)
+            for p in written:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+            if isinstance(exc, LodeError) and exc.path is None:
+                raise BadInput(exc.what, clip.path) from None
+            raise
     return records
 
 
@@ -361,7 +401,8 @@ def run(videos, params: SynthesizeParams, opts: RunOptions) -> RunSummary:
              test_fraction=params.test_fraction, on_error=opts.on_error)
     fn = functools.partial(process_clip, out=opts.out, crf_spec=crf.name if crf.kind != "table" else
                            params.crf, lengths=lengths, windows_per_clip=params.windows_per_clip,
-                           bit_depth=params.bit_depth, seed=opts.seed, saturation=saturation, noise=noise)
+                           bit_depth=params.bit_depth, seed=opts.seed, saturation=saturation, noise=noise,
+                           png_compression=opts.png_compression)
 
     def finish(summary):  # under the output lock, with every shard's records
         splits: dict = {}
@@ -369,7 +410,8 @@ def run(videos, params: SynthesizeParams, opts: RunOptions) -> RunSummary:
             splits[rec["split"]] = splits.get(rec["split"], 0) + 1
         write_dataset_json(opts.out, command=COMMAND, params=recorded, recipe=opts.recipe,
                            counts={"pairs": len(summary.records), "clips": len(p.items), **splits},
-                           extra={"skipped_clips": p.skipped, "clip_splits": dict(sorted(p.splits.items()))})
+                           extra={"skipped_clips": p.skipped, "clip_splits": dict(sorted(p.splits.items())),
+                                  "png_compression": png_setting(opts)})
 
     summary = run_items(p.items, fn, opts, finish=finish)
     summary.failed.update(p.failed)  # a bad clip left out under --on-error skip is a failed item
