@@ -396,3 +396,15 @@ def test_trainer_starts_from_official_weights(tmp_path):
         Trainer(TrainConfig(net="lbag", data=str(data), out=str(tmp_path / "r3"), iters=1, batch=1, crop=64,
                             init_from=str(official_file("bladenet", _randomised("bladenet"), tmp_path / "b.pth")),
                             device="cpu"), quiet=True)
+
+
+def test_gpu_check_runs_on_cpu():
+    """benchmarks/gpu_check.py's device-generic train-step check, on the CPU (AMP off: identical)."""
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location(
+        "gpu_check", Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py")
+    gc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gc)
+    r = gc.check_train_step("lbag", "cpu", crop=64, batch=1, opts=gc.SMALL["lbag"])
+    assert r["finite"] and not r["amp"] and r["loss_rel_diff"] == 0.0 and r["grad_cosine"] > 0.9999
