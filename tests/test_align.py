@@ -113,3 +113,17 @@ def test_align_bad_inputs(rig_dir, tmp_path, capsys):
                 "--calib-blur", bad_cal, "--calib-sharp", rig_dir / "cal" / "sharp.toml"]) == 2
     assert "bad.toml" in capsys.readouterr().err
     assert run(["align", "--raw-pairs", rig_dir / "raw", "--out", tmp_path / "o3", "--flow", "nonsense"]) == 2
+
+
+def test_align_without_color_correction(rig_dir, tmp_path):
+    """A rig with no lightbox capture aligns without calibration files and records it."""
+    out = tmp_path / "out"
+    assert run(["align", "--raw-pairs", rig_dir / "raw", "--out", out, "--no-color-correction", "--quiet",
+                "--no-refining-step"]) in (0, None)
+    pairs = read_pairs(out)
+    assert len(pairs) == 4 and all(p.record["provenance"]["color_correction"] is False for p in pairs)
+    assert all(p.blur.is_file() and p.sharp.is_file() for p in pairs)
+    assert read_dataset_json(out)["parameters"]["color_correction"] is False
+    # the flow is estimated on the uncorrected pair all the same: alignment still improves the static pair
+    qa = next(p.record["qa"] for p in pairs if p.record["static"])
+    assert qa["psnr_after"] > qa["psnr_before"]

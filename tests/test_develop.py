@@ -152,3 +152,52 @@ def test_scene_without_reference_or_whiteboard(tmp_path):
     assert dev.wb_source == "metadata"  # the DNG's as-shot neutral
     truth = rig.read_truth(tmp_path)
     np.testing.assert_allclose(dev.wb_gains, 1 / np.array(truth["as_shot_neutral"]), rtol=1e-3)
+
+
+def _corner_to_centre(img: np.ndarray, k: int = 8) -> np.ndarray:
+    """Per channel: mean of the four k x k corners over the mean of the central 2k x 2k block."""
+    h, w = img.shape[:2]
+    corners = np.mean([img[:k, :k], img[:k, -k:], img[-k:, :k], img[-k:, -k:]], axis=(0, 1, 2))
+    return corners / img[h // 2 - k:h // 2 + k, w // 2 - k:w // 2 + k].mean(axis=(0, 1))
+
+
+def test_develop_without_color_correction(calibrated, tmp_path, capsys):
+    """--no-color-correction: no calibration read, recorded, and the true cast stays in the images."""
+    from lodetools.io.images import read_image
+    from lodetools.io.manifest import read_dataset_json
+
+    raw = calibrated / "raw"
+    linear = ["--raw-pairs", raw, "--quiet", "--no-refining-step", "--gamma", "linear", "--no-color-matrix",
+              "--white-balance", "none", "--bit-depth", "16"]
+    assert run(["develop", *linear, "--out", tmp_path / "cc", "--calib-blur", calibrated / "cal" / "blur.toml",
+                "--calib-sharp", calibrated / "cal" / "sharp.toml"]) in (0, None)
+    assert run(["develop", *linear, "--out", tmp_path / "raw-cast", "--no-color-correction"]) in (0, None)
+    ds = read_dataset_json(tmp_path / "raw-cast")
+    assert ds["parameters"]["color_correction"] is False
+    assert not any(k.endswith("_sha256") for k in ds["parameters"])
+    assert read_dataset_json(tmp_path / "cc")["parameters"]["color_correction"] is True
+    pairs = read_pairs(tmp_path / "raw-cast")
+    assert len(pairs) == 6 and all(p.record["provenance"]["color_correction"] is False for p in pairs)
+    # linear, no matrix, no white balance: uncorrected / corrected = the sharp camera's cast g(x, y),
+    # so the quotient of their corner-to-centre ratios is the true cast's
+    truth = rig.read_truth(raw)
+    cast = np.stack([rig.true_cast(truth, "sharp", c) for c in range(3)], -1)
+    ref = "test/scene01/sharp/reference.png"
+    cc, nocc = read_image(tmp_path / "cc" / ref), read_image(tmp_path / "raw-cast" / ref)
+    assert np.abs(_corner_to_centre(cc) / _corner_to_centre(nocc) - 1).min() >= 0.05  # not corrected
+    np.testing.assert_allclose(_corner_to_centre(nocc) / _corner_to_centre(cc), _corner_to_centre(cast), rtol=0.02)
+
+
+def test_missing_calibration_names_file_and_flag(calibrated, tmp_path, capsys):
+    raw = calibrated / "raw"
+    assert run(["develop", "--raw-pairs", raw, "--out", tmp_path / "o1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--calib-blur" in err and "--no-color-correction" in err and err.count("\n") == 1
+    assert run(["align", "--raw-pairs", raw, "--out", tmp_path / "o2", "--quiet", "--calib-blur",
+                tmp_path / "nope.toml", "--calib-sharp", calibrated / "cal" / "sharp.toml"]) == 2
+    err = capsys.readouterr().err
+    assert "nope.toml" in err and "--no-color-correction" in err
+    assert run(["develop", "--raw-pairs", raw, "--out", tmp_path / "o3", "--quiet", "--no-color-correction",
+                "--calib-blur", calibrated / "cal" / "blur.toml"]) == 2
+    assert "--calib-blur given with --no-color-correction" in capsys.readouterr().err
+    assert not any((tmp_path / o).exists() and any((tmp_path / o).iterdir()) for o in ("o1", "o2", "o3"))

@@ -6,12 +6,13 @@ import sys
 
 import click
 
-from lodetools.commands._options import run_options
+from lodetools.commands._options import png_option, run_options
 from lodetools.flow import METHODS as FLOW_METHODS
 
 #: options shared with ``lodetools develop`` (align develops every scene first)
 DEVELOP_OPTIONS = ("raw_pairs", "calib_blur", "calib_sharp", "split", "beta_region", "white_balance",
-                   "gamma", "bit_depth", "no_color_matrix", "no_refining_step", "qa_sigma")
+                   "gamma", "bit_depth", "no_color_matrix", "no_refining_step", "no_color_correction",
+                   "qa_sigma")
 
 
 @click.command("align", context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,6 +30,7 @@ DEVELOP_OPTIONS = ("raw_pairs", "calib_blur", "calib_sharp", "split", "beta_regi
               help="A flow vector is unreliable where the warped reference blur differs from the "
                    "reference sharp by more than this (smoothed luminance, 0-1 scale).")
 @run_options
+@png_option
 @click.pass_context
 def command(ctx, **params):
     """Develop RAW pairs and align them geometrically (ReLoBlur post-processing, part 2).

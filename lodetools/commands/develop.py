@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lodetools.commands._options import params_from_click, run_options, run_options_from
+from lodetools.commands._options import params_from_click, png_option, run_options, run_options_from
 
 
 @click.command("develop", context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,9 +35,13 @@ from lodetools.commands._options import params_from_click, run_options, run_opti
 @click.option("--no-color-matrix", is_flag=True,
               help="Skip the camera -> sRGB matrix (metadata or rig.toml camera_to_srgb).")
 @click.option("--no-refining-step", is_flag=True, help="Menon demosaicing without its refining step (faster).")
+@click.option("--no-color-correction", is_flag=True,
+              help="Develop without calibration files (a rig with no lightbox capture): each camera's "
+                   "colour cast stays in the images; dataset.json and every record's provenance say so.")
 @click.option("--qa-sigma", type=click.FloatRange(min=0), default=1.5, show_default=True,
               help="Gaussian sigma (px) of the smoothed Delta-L of the QA record.")
 @run_options
+@png_option
 @click.pass_context
 def command(ctx, **params):
     """Develop RAW blur/sharp pairs into a paired RGB dataset (ReLoBlur post-processing, part 1).
@@ -50,12 +54,14 @@ def command(ctx, **params):
     the manifest), is written to <out>/<split>/<scene>/{blur,sharp}/<id>.png.
     The reference pair's record carries the QA: Delta-L (appendix Eq. (1))
     before and after correction, also collected in <out>/qa.jsonl.
-    Geometric alignment is `lodetools align`.
+    Geometric alignment is `lodetools align`. A rig without a lightbox
+    capture (no calibration files) develops with --no-color-correction.
 
     \b
     Example:
       lodetools develop --raw-pairs rig --out developed \\
           --calib-blur calibration/cam-b.toml --calib-sharp calibration/cam-s.toml
+      lodetools develop --raw-pairs rig --out developed --no-color-correction
     """
     from lodetools.pipelines.develop import DevelopParams, run
     from lodetools.runner import report
@@ -67,7 +73,7 @@ def command(ctx, **params):
 
 
 #: flags ``--no-X`` of develop and align that set the parameter ``X`` to false
-NEGATIVE_FLAGS = ("no_color_matrix", "no_refining_step", "no_densify")
+NEGATIVE_FLAGS = ("no_color_matrix", "no_refining_step", "no_densify", "no_color_correction")
 
 
 def develop_values(ctx: click.Context, section: str, params_cls):

@@ -53,7 +53,6 @@ from lodetools.flow import METHODS as FLOW_METHODS
 from lodetools.flow import estimate_flow
 from lodetools.flow.warp import densify_flow, valid_mask, warp_image
 from lodetools.io.atomic import atomic_write_bytes
-from lodetools.io.calibration import read_calibration
 from lodetools.io.images import read_mask
 from lodetools.io.layout import item_key, write_pair
 from lodetools.io.paths import confined, safe_name
@@ -61,7 +60,7 @@ from lodetools.io.raw import read_rig_config, scan_raw_pairs
 from lodetools.metrics.delta_l import delta_l
 from lodetools.metrics.psnr_ssim import psnr, ssim
 from lodetools.pipelines.develop import (REFERENCE_ID, DevelopParams, RawInputs, _round, develop_scene,
-                                         finish_raw_run, start_raw_run)
+                                         finish_raw_run, read_calibrations, start_raw_run)
 from lodetools.runner import RunOptions, RunSummary, WorkItem, run_items
 
 #: file name of an optional local-blur mask drawn on the blur camera's image
@@ -147,8 +146,7 @@ def _align_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sharp
         raise MissingInput(f"scene {scene.name!r} has no static reference pair (reference_blur / "
                            "reference_sharp): align estimates the cameras' flow on it", scene.folder)
     rig = read_rig_config(raw_pairs)
-    dev = develop_scene(scene, read_calibration(calib_blur), read_calibration(calib_sharp),
-                        rig=rig, options=develop_options)
+    dev = develop_scene(scene, *read_calibrations(calib_blur, calib_sharp), rig=rig, options=develop_options)
     ref = dev.pairs[0]
     assert ref.static and ref.id == REFERENCE_ID
     flow, finfo = scene_flow(ref.sharp, ref.blur, method=method, densify=densify,
@@ -181,6 +179,7 @@ def _align_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sharp
             "beta": [round(float(v), 6) for v in p.beta],
             "white_balance": {"source": dev.wb_source, "gains": [round(float(v), 6) for v in dev.wb_gains]},
             "pattern": p.info["pattern"],
+            "color_correction": develop_options.color_correction,
             "flow": _round(flow_info),
             "valid_fraction": round(float(valid.mean()), 6),
         }

@@ -79,6 +79,10 @@ class DevelopOptions:
         Gaussian sigma (pixels) of the luminance before the smoothed Delta-L
         (ReLoBlur appendix Eq. (1)); noise would otherwise dominate it. The
         plain Delta-L is reported too.
+    color_correction : bool
+        Remove each camera's calibrated colour cast (ReLoBlur Eqs. (3)-(5)).
+        False: develop without calibration files, for a rig that has no
+        lightbox capture (the cast stays in the images; the run records it).
     """
 
     beta_region: Literal["static", "full"] = "static"
@@ -88,6 +92,7 @@ class DevelopOptions:
     refining_step: bool = True
     demosaic: Literal["menon", "bilinear"] = "menon"
     qa_sigma: float = 1.5
+    color_correction: bool = True
 
     def check(self) -> None:
         """Raise :class:`BadConfig` naming a bad value."""
@@ -206,8 +211,9 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
     ----------
     scene : RawScene
         From :func:`lodetools.io.raw.scan_raw_pairs`.
-    calib_blur, calib_sharp : CastFit
-        Each camera's colour calibration (:func:`lodetools.io.calibration.read_calibration`).
+    calib_blur, calib_sharp : CastFit or None
+        Each camera's colour calibration (:func:`lodetools.io.calibration.read_calibration`);
+        None (both) when ``options.color_correction`` is False.
     rig : RigConfig, optional
         The capture folder's rig.toml (needed for TIFF/NPY frames).
     options : DevelopOptions, optional
@@ -233,6 +239,8 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
     """
     opts = options or DevelopOptions()
     opts.check()
+    if opts.color_correction and (calib_blur is None or calib_sharp is None):
+        raise BadConfig("colour correction needs both cameras' calibrations", scene.folder)
     rig = rig or RigConfig()
     if scene.problems:
         path, msg = scene.problems[0]
@@ -251,6 +259,8 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
         t0 = time.perf_counter()
         b, s = _read_pair(pair, rig)
         t1 = time.perf_counter()
+        if not opts.color_correction:
+            return b, s, np.asarray(b.bayer, np.float32), np.asarray(s.bayer, np.float32)
         if not casts:  # the cast images, once per scene (correct_bayer checks size and CFA)
             casts["blur"] = cast_image(calib_blur, b.shape, b.pattern)
             casts["sharp"] = cast_image(calib_sharp, s.shape, s.pattern)
@@ -266,7 +276,8 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
     wb_source, wb = "none", np.ones(3)
     if opts.white_balance in ("auto", "whiteboard") and scene.whiteboard:
         _, wsh = _read_pair(scene.whiteboard, rig)
-        wb = white_balance_from_patch(correct_bayer(wsh.bayer, calib_sharp, wsh.pattern), wsh.pattern)
+        board = correct_bayer(wsh.bayer, calib_sharp, wsh.pattern) if opts.color_correction else wsh.bayer
+        wb = white_balance_from_patch(board, wsh.pattern)
         wb_source = "whiteboard"
     elif opts.white_balance == "whiteboard":
         raise MissingInput("white balance 'whiteboard' but the scene has no whiteboard pair", scene.folder)
@@ -337,11 +348,12 @@ def _process_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sha
             "beta_region": options.beta_region,
             "static_fraction": round(float(p.info.get("static_fraction", 1.0)), 4),
             "pattern": p.info["pattern"],
+            "color_correction": options.color_correction,
         }
         records.append(rec)
 
-    dev = develop_scene(scene, read_calibration(calib_blur), read_calibration(calib_sharp),
-                        rig=rig, options=options, on_pair=write)
+    dev = develop_scene(scene, *read_calibrations(calib_blur, calib_sharp), rig=rig, options=options,
+                        on_pair=write)
     wb = {"source": dev.wb_source, "gains": [round(float(v), 6) for v in dev.wb_gains]}
     for rec in records:
         rec["provenance"]["white_balance"] = wb
@@ -360,27 +372,50 @@ def _round(obj):
     return obj
 
 
-def resolve_calibrations(inputs: RawInputs) -> dict:
+#: how a run without calibration files is asked for (named by the errors about a missing calibration)
+NO_CORRECTION_HINT = "a rig without a lightbox capture: --no-color-correction"
+
+
+def read_calibrations(calib_blur, calib_sharp) -> tuple:
+    """Both cameras' :class:`CastFit` (None for a camera without a calibration file)."""
+    return tuple(None if p is None else read_calibration(p) for p in (calib_blur, calib_sharp))
+
+
+def resolve_calibrations(inputs: RawInputs, *, color_correction: bool = True) -> dict:
     """Each camera's calibration file, checked readable.
 
     A missing ``calib_<role>`` falls back to ``[cameras.<role>] calibration``
     in the capture folder's ``rig.toml`` (relative to the folder).
 
+    Parameters
+    ----------
+    inputs : RawInputs
+    color_correction : bool
+        False: no calibration is used (``{'blur': None, 'sharp': None}``);
+        naming a calibration file in ``inputs`` is then an error.
+
     Returns
     -------
     dict
-        ``'blur'``/``'sharp'`` -> resolved calibration path.
+        ``'blur'``/``'sharp'`` -> resolved calibration path (or None).
 
     Raises
     ------
     MissingInput
-        No capture folder, or no calibration for a camera.
+        No capture folder, no calibration for a camera, or a calibration file
+        that does not exist (the message names the file and the way to run
+        without calibrations).
     BadConfig
-        A bad calibration file.
+        A bad calibration file; calibration files given without colour correction.
     """
     raw_pairs = Path(inputs.raw_pairs)
     if not raw_pairs.is_dir():
         raise MissingInput("raw-pairs folder not found", raw_pairs)
+    if not color_correction:
+        given = [f"--calib-{r}" for r in ("blur", "sharp") if getattr(inputs, f"calib_{r}") is not None]
+        if given:
+            raise BadConfig(f"{' and '.join(given)} given with --no-color-correction: give one or the other")
+        return {"blur": None, "sharp": None}
     rig = read_rig_config(raw_pairs)
     calib = {}
     for role in ("blur", "sharp"):
@@ -388,11 +423,14 @@ def resolve_calibrations(inputs: RawInputs) -> dict:
         if p is None:
             p = rig.get("calibration", role)
             if p is None:
-                raise MissingInput(f"no --calib-{role} and no calibration under [cameras.{role}] in rig.toml",
-                                   raw_pairs)
+                raise MissingInput(f"no --calib-{role} and no calibration under [cameras.{role}] in rig.toml "
+                                   f"({NO_CORRECTION_HINT})", raw_pairs)
             p = raw_pairs / p
         calib[role] = Path(p).resolve()
-        read_calibration(calib[role])  # fail early on a bad file
+        try:
+            read_calibration(calib[role])  # fail early on a bad file
+        except MissingInput as exc:
+            raise MissingInput(f"{exc.what} ({NO_CORRECTION_HINT})", exc.path) from None
     return calib
 
 
@@ -401,7 +439,7 @@ class RawRun:
     """The start every RAW pipeline shares (:func:`start_raw_run`)."""
 
     raw_pairs: Path       # resolved
-    calib: dict           # role -> calibration path
+    calib: dict           # role -> calibration path (None without colour correction)
     scenes: list          # RawScene, from scan_raw_pairs
     recorded: dict        # the parameters written into dataset.json
 
@@ -410,7 +448,8 @@ def start_raw_run(command: str, inputs: RawInputs, params: DevelopParams, opts: 
     """Check the parameters, find the calibrations and scenes, refuse a conflicting output folder.
 
     Used by ``develop`` and ``align``; the recorded parameters hold the
-    calibration files' SHA-256 (a recalibration is a different run).
+    calibration files' SHA-256 (a recalibration is a different run), or
+    ``color_correction: false`` for a run without calibrations.
 
     Raises
     ------
@@ -421,13 +460,14 @@ def start_raw_run(command: str, inputs: RawInputs, params: DevelopParams, opts: 
     params.check()
     if params.bit_depth not in (8, 16):
         raise BadConfig(f"--bit-depth {params.bit_depth}: expected 8 or 16")
-    calib = resolve_calibrations(inputs)
+    calib = resolve_calibrations(inputs, color_correction=params.color_correction)
     raw_pairs = Path(inputs.raw_pairs)
     scenes = scan_raw_pairs(raw_pairs)
     recorded = recorded_parameters(params, opts, raw_pairs=raw_pairs, calib_blur=inputs.calib_blur,
                                    calib_sharp=inputs.calib_sharp)
-    recorded["calib_blur_sha256"] = sha256_file(calib["blur"])
-    recorded["calib_sharp_sha256"] = sha256_file(calib["sharp"])
+    for role, path in calib.items():
+        if path is not None:
+            recorded[f"calib_{role}_sha256"] = sha256_file(path)
     check_output(opts.out, command, recorded, overwrite=opts.overwrite)
     return RawRun(raw_pairs.resolve(), calib, scenes, recorded)
 
