@@ -408,3 +408,70 @@ def test_colliding_safe_names_are_one_line(tmp_path):
         run_items(items, lambda item, rng: {}, RunOptions(out=tmp_path / "o", quiet=True))
     assert str(a) in exc.value.message and str(b) in exc.value.message
     assert "same output 'train/sc_ne_1/reference'" in exc.value.message
+
+
+# ---------------------------------------------------------------- smaller ones
+def test_truncated_dng_prints_only_our_line(tmp_path, capfd):
+    from lodetools.io import raw as rawio
+    from lodetools.sim import rig
+
+    rig.write_rig(tmp_path / "r", seed=0, preset="test", size=(32, 48), captures=1)
+    data = (tmp_path / "r" / "scene01" / "0001_blur.dng").read_bytes()
+    bad = tmp_path / "trunc_blur.dng"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BadInput, match="unreadable RAW file"):
+        rawio.read_raw(bad, rawio.RigConfig())
+    assert capfd.readouterr().err == ""  # LibRaw's own "Unexpected end of file" line is not shown
+
+
+def test_videos_get_the_umask_mode(tmp_path):
+    from lodetools.io.video import write_video
+
+    old = os.umask(0o022)
+    try:
+        write_video(tmp_path / "a.mp4", iter(make_clip(0, 4, size=(32, 48))[0]), fps=25)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.mp4").stat().st_mode & 0o777 == 0o644
+
+
+def test_resume_of_a_finished_training_says_the_real_iteration(tmp_path):
+    from _train_data import make_dataset
+
+    make_dataset(tmp_path / "d", n=2, size=(32, 48))
+    args = ["train", "simplenet", "--data", tmp_path / "d", "--out", tmp_path / "run", "--iters", 2,
+            "--batch", 1, "--crop", 32, "-q"]
+    lodetools(*args, check=0)
+    p = lodetools(*args, "--resume", check=0)
+    assert "to iteration 2;" in p.stderr and "model.pt" in p.stderr, p.stderr
+
+
+def test_calibrate_color_quiet(tmp_path):
+    from lodetools.sim import rig
+
+    rig.write_rig(tmp_path / "r", seed=0, preset="test", size=(32, 48), captures=1)
+    lightbox = next((tmp_path / "r").rglob("lightbox_*.dng"), None) or next((tmp_path / "r" / "raw").glob("*.dng"))
+    p = lodetools("calibrate", "color", "--lightbox", lightbox, "--camera", "c", "--out", tmp_path / "c.toml",
+                  "--patches", "4x3", "-q", check=0)
+    assert p.stdout == "" and p.stderr == "" and (tmp_path / "c.toml").is_file()
+
+
+def test_psnrw_with_a_mask_of_another_size_names_the_mask(tmp_path):
+    from lodetools.io.images import write_image
+    from lodetools.io.layout import write_pair
+    from lodetools.io.manifest import write_dataset_json
+    from lodetools.io.manifest import ManifestWriter
+
+    rng = np.random.default_rng(0)
+    img = rng.random((32, 48, 3), dtype=np.float32)
+    rec = write_pair(tmp_path / "gt", "test", "s", "0001", {"blur": img, "sharp": img, "mask": img[..., 0] > 0.5})
+    with ManifestWriter(tmp_path / "gt" / "manifest.jsonl") as w:
+        w.append(rec)
+    write_dataset_json(tmp_path / "gt", command="toy", params={}, recipe=None, counts={"pairs": 1})
+    mask = tmp_path / "gt" / rec["files"]["mask"]
+    write_image(mask, np.zeros((16, 16), bool))
+    write_image(tmp_path / "pred" / "s" / "0001.png", img)
+    p = lodetools("eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt", "--metrics", "psnrw",
+                  "--out", tmp_path / "e")
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip().splitlines() == [f"error: mask is 16x16 but ground truth test/s/0001 is 48x32 ({mask})"]

@@ -86,7 +86,7 @@ def run_train_command(net: str, ctx: click.Context) -> None:
     hist = trainer.run()
     if trainer.dist.main:
         last = f", last loss {hist[-1][1]:.5g}" if hist else ""
-        done = "model.pt" if (Path(cfg.out) / "model.pt").exists() and hist and hist[-1][0] >= cfg.iters \
+        done = "model.pt" if (Path(cfg.out) / "model.pt").exists() and trainer.iteration >= cfg.iters \
             else "checkpoints/last.pt"
-        click.echo(f"trained {net} to iteration {hist[-1][0] if hist else 0}{last}; "
+        click.echo(f"trained {net} to iteration {trainer.iteration}{last}; "
                    f"weights in {Path(cfg.out) / done}", err=True)

@@ -27,7 +27,8 @@ def _patches(ctx, param, value):
 @click.option("--patches", default="16x12", show_default=True, callback=_patches,
               help="Patch grid COLSxROWS the lightbox is split into (the paper's K patches).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing calibration file.")
-def command(lightbox, camera, out, patches, overwrite):
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors (no summary line).")
+def command(lightbox, camera, out, patches, overwrite, quiet):
     """Calibrate a camera's colour cast (ReLoBlur Eqs. (3)-(5)) from a lightbox RAW.
 
     The lightbox frame is split into COLSxROWS patches; per colour channel
@@ -51,7 +52,9 @@ def command(lightbox, camera, out, patches, overwrite):
     from lodetools.runner import RunOptions
 
     summary = run(lightbox, params_from_click(CalibrateColorParams, dict(camera=camera, patches=patches)),
-                  RunOptions(out=out, overwrite=overwrite))
+                  RunOptions(out=out, overwrite=overwrite, quiet=quiet))
+    if quiet:
+        return
     fit = summary.info["fit"]
     pct = lambda v: "/".join(f"{100 * x:.2f}" for x in v)  # noqa: E731
     click.echo(f"{camera}: {fit.shape[1]}x{fit.shape[0]} {fit.pattern}, {patches[0]}x{patches[1]} patches; "

@@ -32,10 +32,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _umask() -> int:
+def file_mode() -> int:
+    """The mode a new file gets from ``open`` under the current umask (``0o666 & ~umask``)."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
@@ -62,7 +63,7 @@ def atomic_open(path, mode: str = "wb"):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600; outputs get the usual mode
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             try:
                 yield f
@@ -126,5 +127,5 @@ def remove_stale_temporaries(root, *, older_than: float) -> list[Path]:
     return removed
 
 
-__all__ = ["TEMPORARY", "atomic_open", "atomic_write_bytes", "atomic_write_text", "find_temporaries",
+__all__ = ["TEMPORARY", "atomic_open", "file_mode", "atomic_write_bytes", "atomic_write_text", "find_temporaries",
            "remove_stale_temporaries"]

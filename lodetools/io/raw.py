@@ -21,7 +21,10 @@ and ``[cameras.sharp]``): ``pattern`` (RGGB, BGGR, GRBG, GBRG),
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,14 +156,34 @@ def _normalise(raw: np.ndarray, black, white: float, path) -> tuple[np.ndarray, 
     return ((raw - b) / span).astype(np.float32), raw >= np.float32(white)
 
 
+@contextlib.contextmanager
+def _libraw_silenced():
+    """Send file descriptor 2 to /dev/null: LibRaw prints its own line (``<file>: Unexpected end of file``)
+    before raising, and the exception becomes our one-line error."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _read_libraw(path: Path, rig: RigConfig, role) -> RawFrame:
     import rawpy
 
     try:
-        raw = rawpy.imread(str(path))
+        with _libraw_silenced():
+            raw = rawpy.imread(str(path))
     except (rawpy.LibRawError, OSError, ValueError) as exc:
         raise BadInput(f"unreadable RAW file ({type(exc).__name__})", path) from None
-    with raw:
+    with raw, _libraw_silenced():
         try:
             pattern = _pattern_from_rawpy(raw, path)
             data = np.array(raw.raw_image_visible, copy=True)

@@ -321,6 +321,7 @@ class Trainer:
                     self._checkpoint(t, k, optims)
             if t >= stop:
                 k += 1
+        self.iteration = t  # where training stands, also after resuming a finished run
         if self.dist.main and t >= cfg.iters:
             save_checkpoint(self.out / "model.pt", model_record(self.spec.net, self.net_opts, self.model,
                                                                 spec=self.spec.name))
