@@ -87,25 +87,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lodetools.device import resolve_device
+
 #: Liu's 5-tap derivative filter (``DImage::dx(.., advanced=true)``).
 _DERIV = (1.0 / 12, -8.0 / 12, 0.0, 8.0 / 12, -1.0 / 12)
 #: Liu's smoothing filter applied before the derivatives (``getDxs``).
 _SMOOTH = (0.02, 0.11, 0.74, 0.11, 0.02)
 _EPS_PHI = 0.001 ** 2
 _EPS_PSI = 0.001 ** 2
-
-
-def resolve_device(device=None) -> torch.device:
-    """``device`` as a :class:`torch.device`; ``None`` -> CUDA when available, else CPU.
-
-    A CUDA request on a machine without CUDA falls back to the CPU.
-    """
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        return torch.device("cpu")
-    return device
 
 
 # --------------------------------------------------------------------------- filters
