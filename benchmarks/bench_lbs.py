@@ -157,7 +157,7 @@ def main():
         print(f"  pipeline per sample: {n / total:.2f} samples/s ({1000 * total / n:.1f} ms): "
               + ", ".join(f"{k} {1000 * v / n:.1f}" for k, v in tim.items()))
         # the same through the pipeline's item function (what `lodetools lbs` runs per sample)
-        fn = functools.partial(make_sample, out=tmp / "out2", voc=tmp / "voc", refs=refs, shapes=shapes,
+        fn = functools.partial(make_sample, out=tmp / "out2", objects=tmp / "voc", refs=refs, shapes=shapes,
                                backgrounds=[bg_path], bg_root=tmp, params=params, crf=crf, split="train",
                                scene="lbs", bit_depth=8)
         t0 = time.perf_counter()

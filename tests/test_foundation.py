@@ -213,9 +213,10 @@ def _fields(cls) -> set:
     ("synthesize", ["synthesize.SynthesizeParams"], {"videos"}),
     ("lbs", ["lbs.LbsInputs", "lbs.LbsParams"], set()),
     ("masks", ["masks.MasksParams"], {"data", "mixtures"}),
-    ("develop", ["develop.RawInputs", "develop.DevelopParams"], {"no_color_matrix", "no_refining_step"}),
+    ("develop", ["develop.RawInputs", "develop.DevelopParams"],
+     {"no_color_matrix", "no_refining_step", "no_color_correction"}),
     ("align", ["develop.RawInputs", "align.AlignParams"],
-     {"no_color_matrix", "no_refining_step", "no_densify", "device"}),
+     {"no_color_matrix", "no_refining_step", "no_color_correction", "no_densify", "device"}),
     ("stats_blur_ratio", ["blur_ratio.BlurRatioInputs", "blur_ratio.BlurRatioParams"], set()),
 ])
 def test_every_option_of_a_command_reaches_its_pipeline(command, classes, special):

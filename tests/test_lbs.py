@@ -298,3 +298,152 @@ def test_bad_voc_and_options_give_clear_errors(world, tmp_path):
     done = read_manifest(tmp_path / "h")
     assert 0 < len(done) < 6 and all(rec["provenance"]["background"] == "chelsea.png" for rec in done.values())
     assert read_image(tmp_path / "h" / next(iter(done.values()))["files"]["blur"]).shape == (H, W, 3)
+
+
+# ---------------------------------------------------------------- COCO as the segmentation source
+
+def _rle_string(counts) -> str:
+    """COCO's compressed RLE string of run lengths (as pycocotools' rleToString writes it)."""
+    out = []
+    for i, x in enumerate(counts):
+        x = int(x) - (int(counts[i - 2]) if i > 2 else 0)
+        more = True
+        while more:
+            c = x & 0x1F
+            x >>= 5
+            more = x != -1 if c & 0x10 else x != 0
+            out.append(chr(48 + (c | 0x20 if more else c)))
+    return "".join(out)
+
+
+def _runs(mask: np.ndarray) -> list:
+    """Column-major run lengths of a bool mask, starting with a run of zeros."""
+    cols = mask.T.ravel().astype(np.int8)
+    change = np.flatnonzero(np.diff(cols)) + 1
+    runs = np.diff(np.concatenate([[0], change, [cols.size]])).tolist()
+    return runs if cols[0] == 0 else [0, *runs]
+
+
+#: flat object colours (display RGB codes) of the tiny COCO image, and its background colour
+COCO_COLOURS = {11: (220, 40, 30), 12: (30, 200, 60), 13: (40, 60, 230)}
+COCO_BACKGROUND = (128, 128, 128)
+
+
+@pytest.fixture(scope="module")
+def coco(tmp_path_factory):
+    """A COCO 'train2017' of one 40x50 image: a polygon square, a polygon triangle, an RLE blob (+ a crowd)."""
+    root = tmp_path_factory.mktemp("coco")
+    h, w = 40, 50
+    square = np.zeros((h, w), bool)
+    square[4:20, 4:20] = True
+    yy, xx = np.mgrid[:h, :w]
+    tri = ((xx - 24) + 0.5 >= 0) & ((yy - 2) + 0.5 >= 0) & ((xx - 24) + (yy - 2) + 1 < 14)  # (24,2)-(38,2)-(24,16)
+    blob = np.zeros((h, w), bool)
+    blob[22:38, 30:46] = True
+    blob[30:38, 30:38] = False
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = COCO_BACKGROUND
+    for aid, m in ((11, square), (12, tri), (13, blob)):
+        img[m] = COCO_COLOURS[aid]
+    (root / "train2017").mkdir()
+    write_image(root / "train2017" / "000000000042.png", img.astype(np.float32) / 255)
+    anns = [
+        {"id": 11, "image_id": 42, "category_id": 18, "iscrowd": 0, "area": 256.0, "bbox": [4, 4, 16, 16],
+         "segmentation": [[4, 4, 20, 4, 20, 20, 4, 20]]},
+        {"id": 12, "image_id": 42, "category_id": 3, "iscrowd": 0, "area": float(tri.sum()),
+         "bbox": [24, 2, 14, 14], "segmentation": [[24, 2, 38, 2, 24, 16]]},
+        {"id": 13, "image_id": 42, "category_id": 1, "iscrowd": 0, "area": float(blob.sum()),
+         "bbox": [30, 22, 16, 16], "segmentation": {"size": [h, w], "counts": _rle_string(_runs(blob))}},
+        {"id": 14, "image_id": 42, "category_id": 1, "iscrowd": 1, "area": 900.0, "bbox": [0, 0, 30, 30],
+         "segmentation": {"size": [h, w], "counts": [0, h * w]}},
+    ]
+    doc = {"images": [{"id": 42, "file_name": "000000000042.png", "height": h, "width": w}], "annotations": anns,
+           "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}, {"id": 18, "name": "dog"}]}
+    (root / "annotations").mkdir()
+    (root / "annotations" / "instances_train2017.json").write_text(json.dumps(doc))
+    return root, {11: square, 12: tri, 13: blob}, {11: 18, 12: 3, 13: 1}
+
+
+def _coco_base(world, coco, out, *extra):
+    return ["--coco", coco[0] / "annotations" / "instances_train2017.json", "--backgrounds", world[0] / "bg",
+            "--out", out, "--min-area", 40, "--quiet", *extra]
+
+
+def test_coco_rle_string_encoder_round_trips():
+    from lodetools.io.coco import rle_string_to_counts
+
+    for counts in ([3, 2, 4], [2, 6, 3, 4], [100], [0, 5, 1000, 3, 7, 2000, 1]):
+        assert rle_string_to_counts(_rle_string(counts)) == counts
+
+
+def test_cli_coco_pairs_masks_and_provenance(world, coco, tmp_path):
+    """--coco: the VOC checks (blur = sharp outside the mask, provenance) with COCO sources."""
+    r = _run(*_coco_base(world, coco, tmp_path / "o", "--count", 4, "--recipe", "bladenet-lbs"))
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "o" / "dataset.json").read_text())
+    assert doc["sources"]["coco_instances"] == 3 and doc["sources"]["coco_classes"] == [1, 3, 18]
+    assert doc["parameters"]["coco"].endswith("instances_train2017.json")
+    assert doc["parameters"]["coco_images"].endswith("train2017") and "voc" not in doc["parameters"]
+    for rec in read_manifest(tmp_path / "o").values():
+        prov = rec["provenance"]
+        for o in prov["objects"]:
+            image, aid = o["coco"].split("#")
+            assert image == "000000000042" and o["class_id"] == coco[2][int(aid)]
+        blur = read_image_native(tmp_path / "o" / rec["files"]["blur"]).astype(int)
+        sharp = read_image_native(tmp_path / "o" / rec["files"]["sharp"]).astype(int)
+        mask = read_mask(tmp_path / "o" / rec["files"]["mask"])
+        assert blur.shape == (H, W, 3) and mask.any()
+        assert np.abs(blur - sharp).max(axis=2)[~mask].max() <= 1
+
+
+def test_cli_coco_masks_are_the_annotated_shapes(world, coco, tmp_path):
+    """Without motion or rescaling, each sample's mask is its COCO object's polygon or RLE mask where it was
+    pasted (bilinear placement: between the pixels whose four source neighbours are all inside the object
+    and those with any inside), and those core pixels carry exactly the object's own colour."""
+    r = _run(*_coco_base(world, coco, tmp_path / "x", "--count", 8, "--moving", 1, "--static-min", 0,
+                         "--static-max", 0, "--object-scale", 1, "--translate-px", 0, "--scale-step", 0,
+                         "--rotate-deg", 0, "--frames-min", 3, "--frames-max", 3))
+    assert r.exit_code == 0, r.output
+    seen = set()
+    for rec in read_manifest(tmp_path / "x").values():
+        (o,) = rec["provenance"]["objects"]
+        aid = int(o["coco"].split("#")[1])
+        seen.add(aid)
+        m = coco[1][aid]
+        ys, xs = np.nonzero(m)
+        alpha = np.pad(m[ys.min():ys.max() + 1, xs.min():xs.max() + 1], 1)  # the cut-out: 1 px zero margin
+        ah, aw = alpha.shape
+        assert o["size"] == [aw, ah]
+        # canvas (X, Y) samples the cut-out at (X - tx, Y - ty); the pose puts its centre at "start"
+        tx, ty = o["start"][0] - (aw - 1) / 2, o["start"][1] - (ah - 1) / 2
+        Y, X = np.mgrid[:H, :W]
+        sx, sy = np.floor(X - tx).astype(int), np.floor(Y - ty).astype(int)
+        inside = []
+        for dy in (0, 1):
+            for dx in (0, 1):
+                u, v = sx + dx, sy + dy
+                ok = (u >= 0) & (u < aw) & (v >= 0) & (v < ah)
+                inside.append(ok & alpha[np.clip(v, 0, ah - 1), np.clip(u, 0, aw - 1)])
+        core, reach = np.logical_and.reduce(inside), np.logical_or.reduce(inside)
+        mask = read_mask(tmp_path / "x" / rec["files"]["mask"])
+        assert core.sum() > 0.5 * m.sum()
+        assert not (core & ~mask).any() and not (mask & ~reach).any(), aid
+        sharp = read_image_native(tmp_path / "x" / rec["files"]["sharp"]).astype(int)
+        assert np.abs(sharp[core] - np.array(COCO_COLOURS[aid])).max() <= 1, aid
+    assert seen == {11, 12, 13}  # both polygons and the RLE object were used
+
+
+def test_coco_and_voc_exactly_one(world, coco, tmp_path):
+    root = world[0]
+    r = _run(*_coco_base(world, coco, tmp_path / "a", "--count", 1), "--voc", root / "voc")
+    assert isinstance(r.exception, BadConfig) and "exactly one" in str(r.exception)
+    r = _run("--backgrounds", root / "bg", "--out", tmp_path / "b", "--count", 1)
+    assert isinstance(r.exception, BadConfig) and "--voc DIR or --coco" in str(r.exception)
+    r = _run(*_base(world, tmp_path / "c", "--count", 1), "--coco-images", coco[0] / "train2017")
+    assert isinstance(r.exception, BadConfig) and "--coco-images needs --coco" in str(r.exception)
+    # an explicit image folder; a missing one names it
+    r = _run(*_coco_base(world, coco, tmp_path / "d", "--count", 1), "--coco-images", tmp_path / "nope")
+    assert "COCO image folder not found" in str(r.exception) and "nope" in str(r.exception)
+    r = _run(*_coco_base(world, coco, tmp_path / "e", "--count", 1), "--coco-images", coco[0] / "train2017")
+    assert r.exit_code == 0, r.output
+    assert not (tmp_path / "a").exists() and not (tmp_path / "d").exists()

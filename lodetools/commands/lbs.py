@@ -7,23 +7,32 @@ from pathlib import Path
 
 import click
 
-from lodetools.commands._options import params_from_click, run_options, run_options_from
+from lodetools.commands._options import params_from_click, png_option, run_options, run_options_from
 from lodetools.recipe import resolve_params
 
 _P = dict(show_default=True)
 
 
 @click.command("lbs")
-@click.option("--voc", required=True, type=click.Path(path_type=Path),
-              help="PASCAL VOC 2012 folder (VOCdevkit/VOC2012, VOCdevkit, or their parent).")
+@click.option("--voc", type=click.Path(path_type=Path), default=None,
+              help="PASCAL VOC 2012 folder (VOCdevkit/VOC2012, VOCdevkit, or their parent). "
+                   "Exactly one of --voc and --coco.")
+@click.option("--coco", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Instead of --voc: a COCO instances file as COCO ships it "
+                   "(annotations/instances_train2017.json); polygon and RLE masks, crowd regions left out.")
+@click.option("--coco-images", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The COCO images folder; default: <root>/<split>/ beside annotations/ "
+                   "(train2017/ for instances_train2017.json).")
 @click.option("--backgrounds", required=True, type=click.Path(path_type=Path),
               help="Sharp backgrounds: any folder of images (recursive; only the images under "
                    "'sharp'/'*_sharp' folders when there are such) or a lodetools paired dataset.")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Number of samples to synthesise (required; a recipe may give it).")
 @click.option("--voc-split", type=click.Choice(["train", "val", "trainval", "all"]), default="trainval", **_P,
-              help="VOC segmentation list the objects come from ('all': every SegmentationObject PNG).")
+              help="VOC segmentation list the objects come from ('all': every SegmentationObject PNG); "
+                   "with --coco the split is the annotation file.")
 @click.option("--min-area", type=click.IntRange(min=1), default=1000, **_P,
-              help="Minimum object area in VOC pixels (void band excluded); smaller instances are dropped.")
+              help="Minimum object area in pixels (VOC: void band excluded; COCO: the annotated area); "
+                   "smaller instances are dropped.")
 @click.option("--moving", type=click.IntRange(min=1), default=2, **_P,
               help="Moving objects per sample (paper: 2).")
 @click.option("--static-min", type=click.IntRange(min=0), default=1, **_P, help="Fewest static objects per sample.")
@@ -53,12 +62,14 @@ _P = dict(show_default=True)
 @click.option("--scene", default="lbs", **_P, help="Scene folder name of the samples.")
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", **_P, help="PNG bit depth of blur/sharp.")
 @run_options
+@png_option
 @click.pass_context
 def command(ctx, **_):
-    """Synthesise locally blurred pairs from VOC objects moving over sharp backgrounds.
+    """Synthesise locally blurred pairs from VOC or COCO objects moving over sharp backgrounds.
 
     BladeNet's Local Blur Synthesis (LODE paper, section 4.1): objects cut
     from PASCAL VOC 2012 (SegmentationObject instances, the 255 boundary band
+    left out) or COCO (--coco: instance polygons or RLE masks, crowd regions
     left out), rescaled by 1.2, are pasted on a sharp background. --moving of
     them (2) follow a random trajectory of L frames (L odd in
     [--frames-min, --frames-max]); at each step they shift by 0 or
@@ -67,8 +78,8 @@ def command(ctx, **_):
     are pasted at fixed places (behind the moving ones). Frames are composited
     in linear light; blur = CRF(mean of frames), sharp = the middle frame,
     mask = union of the moving objects' footprints over all frames. Writes the
-    paired layout (blur/, sharp/, mask/) with the objects' VOC sources and
-    class ids in manifest.jsonl. Objects larger than a background are skipped
+    paired layout (blur/, sharp/, mask/) with the objects' VOC or COCO
+    sources (<image>#<instance or annotation id>) and class ids in manifest.jsonl. Objects larger than a background are skipped
     for it; a background that no object fits in fails its sample.
 
     The recipe 'bladenet-lbs' holds the paper's values and cites them.
@@ -79,6 +90,8 @@ def command(ctx, **_):
       lodetools sim voc --out sim --seed 0
       lodetools lbs --voc sim --backgrounds sharp-frames/ --out lbs-out \\
           --count 100 --recipe bladenet-lbs --workers 2
+      lodetools lbs --coco coco/annotations/instances_train2017.json \\
+          --backgrounds REDS/train/train_sharp --out lbs-coco --count 10000
     """
     from lodetools.pipelines.lbs import LbsInputs, LbsParams, run
     from lodetools.runner import report

@@ -47,6 +47,13 @@ from lodetools.errors import BadInput, MissingInput
 from lodetools.io.voc import VocCutout, cut_instance
 
 
+class CocoSource(NamedTuple):
+    """Where a COCO split is: its annotation JSON and the folder its ``file_name`` entries are relative to."""
+
+    annotations: Path
+    images: Path
+
+
 class CocoInstanceRef(NamedTuple):
     """One COCO object, as indexed (no pixels); field-compatible with :class:`lodetools.io.voc.InstanceRef`.
 
@@ -196,7 +203,14 @@ def annotation_mask(segmentation, height: int, width: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- files
 
-def find_coco(root, split: str) -> tuple[Path, Path]:
+def _image_dir(root: Path, split: str) -> Path | None:
+    for img_dir in (root / split, root / "images" / split, root / "images"):
+        if img_dir.is_dir():
+            return img_dir
+    return None
+
+
+def find_coco(root, split: str) -> CocoSource:
     """``(annotation JSON, image folder)`` of a COCO split.
 
     Parameters
@@ -221,10 +235,42 @@ def find_coco(root, split: str) -> tuple[Path, Path]:
         have = sorted(p.name for p in (root / "annotations").glob("instances_*.json"))
         raise MissingInput(f"no instances_{split}.json" + (f" (found: {', '.join(have)})" if have else ""),
                            root / "annotations")
-    for img_dir in (root / split, root / "images" / split, root / "images"):
-        if img_dir.is_dir():
-            return ann, img_dir
-    raise MissingInput(f"no image folder {split}/ for {ann.name}", root / split)
+    img_dir = _image_dir(root, split)
+    if img_dir is None:
+        raise MissingInput(f"no image folder {split}/ for {ann.name}", root / split)
+    return CocoSource(ann, img_dir)
+
+
+def coco_source(annotations, images=None) -> CocoSource:
+    """A COCO split given by its annotation file, as COCO ships it.
+
+    Parameters
+    ----------
+    annotations : str or os.PathLike
+        An ``instances_<split>.json`` file, e.g. ``annotations/instances_train2017.json``.
+    images : str or os.PathLike, optional
+        The image folder. Default: ``<root>/<split>/`` (then ``<root>/images/<split>/``,
+        ``<root>/images/``), ``<root>`` being the folder above ``annotations/``.
+
+    Raises
+    ------
+    MissingInput
+        No such file or folder, or no image folder found.
+    """
+    ann = Path(annotations)
+    if not ann.is_file():
+        raise MissingInput("COCO annotation file not found" + (" (give the instances_<split>.json file)"
+                                                              if ann.is_dir() else ""), ann)
+    if images is not None:
+        if not Path(images).is_dir():
+            raise MissingInput("COCO image folder not found", images)
+        return CocoSource(ann, Path(images))
+    split = ann.stem[len("instances_"):] if ann.stem.startswith("instances_") else ann.stem
+    root = ann.parent.parent if ann.parent.name == "annotations" else ann.parent
+    img_dir = _image_dir(root, split)
+    if img_dir is None:
+        raise MissingInput(f"no image folder {split}/ for {ann.name} (give the image folder)", root / split)
+    return CocoSource(ann, img_dir)
 
 
 @lru_cache(maxsize=2)
@@ -244,15 +290,26 @@ def read_coco(path) -> dict:
     return _load_json(str(path), path.stat().st_mtime)
 
 
+@lru_cache(maxsize=2)
+def _by_id(path: str, mtime: float) -> dict:
+    return {a.get("id"): a for a in _load_json(path, mtime)["annotations"]}
+
+
+def _annotation(path: Path, annotation_id: int) -> dict | None:
+    """One annotation by id (the index is built once per file, as COCO train2017 holds 860k)."""
+    return _by_id(str(path), path.stat().st_mtime).get(annotation_id)
+
+
 def index_instances(root, *, split: str = "val2017", min_area: int = 1000, include_crowd: bool = False,
                     skipped: list | None = None) -> list[CocoInstanceRef]:
     """Every object of a COCO split with an annotated area of at least ``min_area`` pixels.
 
     Parameters
     ----------
-    root : str or os.PathLike
-        See :func:`find_coco`.
+    root : str, os.PathLike or CocoSource
+        See :func:`find_coco`; a :class:`CocoSource` (:func:`coco_source`) is used as it is.
     split : str
+        Used with a root folder only.
     min_area : int
     include_crowd : bool
         Keep ``iscrowd`` annotations (groups of objects).
@@ -270,7 +327,7 @@ def index_instances(root, *, split: str = "val2017", min_area: int = 1000, inclu
     MissingInput, BadInput
         Missing files or malformed annotations (unless ``skipped``); no object at all.
     """
-    ann_path, img_dir = find_coco(root, split)
+    ann_path, img_dir = root if isinstance(root, CocoSource) else find_coco(root, split)
     doc = read_coco(ann_path)
     images = {im["id"]: im for im in doc["images"]}
     cats = {c["id"]: c.get("name", str(c["id"])) for c in doc["categories"]}
@@ -307,12 +364,14 @@ def index_instances(root, *, split: str = "val2017", min_area: int = 1000, inclu
                 raise err from None
             skipped.append(err.message)
     if not refs:
-        raise BadInput(f"no COCO object of at least {min_area} pixels in {split}", ann_path)
+        raise BadInput(f"no COCO object of at least {min_area} pixels", ann_path)
     return refs
 
 
 def load_cutout(root, ref: CocoInstanceRef, *, split: str = "val2017", pad: int = 1) -> VocCutout:
     """Decode an indexed object's mask, read its image and cut it out (as the VOC reader does).
+
+    ``root`` and ``split`` as in :func:`index_instances`.
 
     Raises
     ------
@@ -321,9 +380,8 @@ def load_cutout(root, ref: CocoInstanceRef, *, split: str = "val2017", pad: int 
     """
     from lodetools.io.images import read_image
 
-    ann_path, img_dir = find_coco(root, split)
-    doc = read_coco(ann_path)
-    ann = next((a for a in doc["annotations"] if a.get("id") == ref.instance_id), None)
+    ann_path, img_dir = root if isinstance(root, CocoSource) else find_coco(root, split)
+    ann = _annotation(Path(ann_path), ref.instance_id)
     if ann is None:
         raise BadInput(f"annotation {ref.instance_id} not found (changed since indexing?)", ann_path)
     image = read_image(img_dir / ref.file_name)

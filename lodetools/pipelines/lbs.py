@@ -1,15 +1,17 @@
-"""The ``lbs`` pipeline: BladeNet's Local Blur Synthesis over a VOC and a folder of backgrounds.
+"""The ``lbs`` pipeline: BladeNet's Local Blur Synthesis over a VOC (or COCO) and a folder of backgrounds.
 
-Inputs are a PASCAL VOC 2012 folder (objects; see :mod:`lodetools.io.voc`)
-and sharp backgrounds: any folder of images (searched recursively; if some
+Inputs are the objects' segmentation dataset, a PASCAL VOC 2012 folder (see
+:mod:`lodetools.io.voc`) or a COCO instances file and its images (the LODE
+paper: "VOC or COCO"; see :mod:`lodetools.io.coco`), and sharp backgrounds: any folder of images (searched recursively; if some
 images sit in folders named ``sharp`` or ``*_sharp``, as in GoPro/REDS, only
 those are used) or a paired dataset written by lodetools (its ``sharp/``
 images). Every sample is one work item: it picks a background, the moving and
 static objects, synthesises the pair (:func:`lodetools.synth.lbs.local_blur_sample`)
 and writes ``blur/``, ``sharp/`` and ``mask/`` in the paired layout, with the
-VOC sources and class ids of the objects in the manifest provenance.
+VOC (``<image>#<instance>``) or COCO (``<image>#<annotation id>``) sources and
+class ids of the objects in the manifest provenance.
 
-A bad VOC entry (missing JPEG, corrupt or inconsistent label PNGs) stops the
+A bad VOC or COCO entry (missing image, corrupt or inconsistent labels) stops the
 run with an error naming it, or with ``--on-error skip`` is left out with a
 warning. Objects that do not fit in the chosen background (after the 1.2
 rescale) are skipped for that background; a background that no object fits in fails its
@@ -32,7 +34,10 @@ from lodetools.errors import BadConfig, BadInput, MissingInput
 from lodetools.io.images import IMAGE_EXTENSIONS, natural_key, read_image
 from lodetools.io.layout import item_key, read_pairs, write_pair
 from lodetools.io.manifest import DATASET_JSON, write_dataset_json
-from lodetools.io.voc import InstanceRef, find_voc_root, index_instances, load_cutout
+from lodetools.io import coco as coco_io
+from lodetools.io import voc as voc_io
+from lodetools.io.coco import CocoSource
+from lodetools.io.voc import InstanceRef
 from lodetools.runner import RunOptions, RunSummary, WorkItem, check_output, recorded_parameters, run_items
 from lodetools.synth.lbs import LBSParams, linear_cutout, local_blur_sample, scaled_shape
 
@@ -100,29 +105,42 @@ def _centre(matrix: np.ndarray, shape) -> list[float]:
     return [round(float(c[0]), 3), round(float(c[1]), 3)]
 
 
-def make_sample(item: WorkItem, rng: np.random.Generator, *, out, voc, refs, shapes, backgrounds,
+def _source_kind(objects) -> str:
+    return "coco" if isinstance(objects, CocoSource) else "voc"
+
+
+def load_object(objects, ref):
+    """Cut out an indexed object from its source: a VOC2012 folder or a :class:`~lodetools.io.coco.CocoSource`."""
+    io = coco_io if isinstance(objects, CocoSource) else voc_io
+    return io.load_cutout(objects, ref, pad=PAD)
+
+
+def make_sample(item: WorkItem, rng: np.random.Generator, *, out, objects, refs, shapes, backgrounds,
                 bg_root, params: LBSParams, crf: CRF, split: str, scene: str, bit_depth: int) -> dict:
     """Synthesise and write one sample; return its manifest record.
+
+    ``objects`` is the segmentation source the ``refs`` were indexed from (see :func:`load_object`).
 
     Raises
     ------
     BadInput
-        If no VOC instance fits in the chosen background, or an input is corrupt.
+        If no object fits in the chosen background, or an input is corrupt.
     """
+    kind = _source_kind(objects)
     bg_path = Path(backgrounds[int(rng.integers(len(backgrounds)))])
     background = read_image(bg_path)
     H, W = background.shape[:2]
     fitting = np.nonzero((shapes[:, 0] <= H) & (shapes[:, 1] <= W))[0]
     if fitting.size == 0:
         h, w = shapes[np.argmin(shapes.prod(axis=1))]
-        raise BadInput(f"no VOC instance fits in this {W}x{H} background (the smallest, rescaled by "
+        raise BadInput(f"no {kind.upper()} instance fits in this {W}x{H} background (the smallest, rescaled by "
                        f"{params.object_scale:g}, is {w}x{h})", bg_path)
     n_static = int(rng.integers(params.static_min, params.static_max + 1))
     n = params.moving + n_static
     picks = rng.choice(fitting, size=n, replace=bool(fitting.size < n))
     cuts = []
     for j in picks:
-        vc = load_cutout(voc, refs[j], pad=PAD)
+        vc = load_object(objects, refs[j])
         cuts.append(linear_cutout(vc.rgb, vc.alpha, crf, scale=params.object_scale, source=vc.source))
     moving, static = cuts[:params.moving], cuts[params.moving:]
     sample = local_blur_sample(rng, crf.to_linear(background), moving, static, params=params, crf=crf)
@@ -131,7 +149,7 @@ def make_sample(item: WorkItem, rng: np.random.Generator, *, out, voc, refs, sha
     objects = []
     for k, (j, c) in enumerate(zip(picks, cuts)):
         ref = refs[j]
-        o = {"role": "moving" if k < params.moving else "static", "voc": ref.source,
+        o = {"role": "moving" if k < params.moving else "static", kind: ref.source,
              "class_id": ref.class_id, "class_name": ref.class_name,
              "size": [int(c.alpha.shape[1]), int(c.alpha.shape[0])]}
         if k < params.moving:
@@ -159,14 +177,20 @@ class LbsInputs:
 
     Attributes
     ----------
-    voc : pathlib.Path
+    voc : pathlib.Path or None
         PASCAL VOC 2012 folder (``VOCdevkit/VOC2012``, ``VOCdevkit``, or their parent).
     backgrounds : pathlib.Path
         Sharp backgrounds: a folder of images or a paired dataset (:func:`find_backgrounds`).
+    coco : pathlib.Path, optional
+        Instead of ``voc``: a COCO ``instances_<split>.json`` (:func:`lodetools.io.coco.coco_source`).
+    coco_images : pathlib.Path, optional
+        The COCO images folder; default ``<root>/<split>/`` beside ``annotations/``.
     """
 
-    voc: Path
+    voc: Path | None
     backgrounds: Path
+    coco: Path | None = None
+    coco_images: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -181,9 +205,9 @@ class LbsParams:
         Objects and their motion per sample (paper values, then the authors' code).
     voc_split : {'train', 'val', 'trainval', 'all'}
         VOC segmentation list the objects come from (``all``: every
-        SegmentationObject PNG).
+        SegmentationObject PNG); a COCO split is its annotation file.
     min_area : int
-        Minimum object area in VOC pixels (void band excluded).
+        Minimum object area in pixels (VOC: void band excluded; COCO: the annotated area).
     crf : str
         Camera response: ``gamma:G``, ``srgb``, ``linear`` or an inverse-CRF
         table file; frames are composited in linear light, blur = CRF(mean).
@@ -206,17 +230,18 @@ class LbsParams:
 
 
 def run(inputs: LbsInputs, params: LbsParams, opts: RunOptions) -> RunSummary:
-    """Index the VOC, find the backgrounds, synthesise ``params.count`` samples into ``opts.out``.
+    """Index the objects (VOC or COCO), find the backgrounds, synthesise ``params.count`` samples into ``opts.out``.
 
     Returns
     -------
     RunSummary
-        ``info['voc_skipped']``: VOC entries left out (with ``on_error='skip'``).
+        ``info['voc_skipped']``: VOC or COCO entries left out (with ``on_error='skip'``).
 
     Raises
     ------
     BadConfig
-        No or a bad ``count``, bad synthesis parameters.
+        No or a bad ``count``, bad synthesis parameters, not exactly one of ``voc`` and ``coco``
+        (``coco_images`` without ``coco``).
     OutputConflict
         ``opts.out`` holds a run with other parameters (without ``overwrite``).
     """
@@ -224,25 +249,37 @@ def run(inputs: LbsInputs, params: LbsParams, opts: RunOptions) -> RunSummary:
         raise BadConfig("--count must be given (a positive number of samples)")
     lp = params.synthesis.check()
     crf = parse_crf(params.crf)
-    voc = find_voc_root(inputs.voc)
+    if (inputs.voc is None) == (inputs.coco is None):
+        raise BadConfig("give exactly one segmentation source: --voc DIR or --coco INSTANCES_JSON")
+    if inputs.coco_images is not None and inputs.coco is None:
+        raise BadConfig("--coco-images needs --coco")
     bad: list | None = [] if opts.on_error == "skip" else None
-    refs = index_instances(voc, split=params.voc_split, min_area=int(params.min_area), skipped=bad)
+    if inputs.coco is not None:
+        objects = coco_io.coco_source(inputs.coco, inputs.coco_images)
+        refs = coco_io.index_instances(objects, min_area=int(params.min_area), skipped=bad)
+        read = {"coco": inputs.coco, "coco_images": objects.images}
+    else:
+        objects = voc_io.find_voc_root(inputs.voc)
+        refs = voc_io.index_instances(objects, split=params.voc_split, min_area=int(params.min_area), skipped=bad)
+        read = {"voc": inputs.voc}
+    kind = _source_kind(objects)
     for msg in bad or ():
-        print(f"warning: skipped VOC entry: {msg}", file=sys.stderr)
+        print(f"warning: skipped {kind.upper()} entry: {msg}", file=sys.stderr)
     bg_root = Path(inputs.backgrounds)
     backgrounds = find_backgrounds(bg_root)
-    recorded = recorded_parameters(params, opts, voc=inputs.voc, backgrounds=inputs.backgrounds)
+    recorded = recorded_parameters(params, opts, **read, backgrounds=inputs.backgrounds)
     check_output(opts.out, COMMAND, recorded, overwrite=opts.overwrite)
     split, scene = params.split, params.scene
     items = [WorkItem(item_key(split, scene, f"{i:06d}"), f"{i:06d}") for i in range(int(params.count))]
-    fn = functools.partial(make_sample, out=opts.out, voc=voc, refs=refs,
+    fn = functools.partial(make_sample, out=opts.out, objects=objects, refs=refs,
                            shapes=instance_shapes(refs, lp.object_scale), backgrounds=backgrounds,
                            bg_root=bg_root, params=lp, crf=crf, split=split, scene=scene,
                            bit_depth=int(params.bit_depth))
     classes = sorted({r.class_id for r in refs})
     summary = run_items(items, fn, opts, finish=lambda summary: write_dataset_json(
         opts.out, command=COMMAND, params=recorded, recipe=opts.recipe, counts={"pairs": len(summary.records)},
-        extra={"sources": {"voc": str(voc), "voc_instances": len(refs), "voc_classes": classes,
+        extra={"sources": {kind: str(objects.annotations if kind == "coco" else objects),
+                           f"{kind}_instances": len(refs), f"{kind}_classes": classes,
                            "backgrounds": str(bg_root), "background_images": len(backgrounds)}}))
     summary.out = Path(opts.out)
     summary.info = {"voc_skipped": list(bad or [])}
