@@ -140,7 +140,7 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
 
 
 def _align_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sharp, develop_options,
-                 split, bit_depth, method, densify, residual_threshold, flow_options):
+                 split, bit_depth, method, densify, residual_threshold, flow_options, png_compression=None):
     scene = item.payload
     if scene.reference is None:
         raise MissingInput(f"scene {scene.name!r} has no static reference pair (reference_blur / "
@@ -170,7 +170,7 @@ def _align_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sharp
                 raise BadInput(f"mask is {mask.shape[1]}x{mask.shape[0]}, images are "
                                f"{flow.shape[1]}x{flow.shape[0]}", mask_src)
             images["mask"], _ = warp_image(mask, flow)
-        rec = write_pair(out, split, dev.name, p.id, images, bit_depth=bit_depth)
+        rec = write_pair(out, split, dev.name, p.id, images, bit_depth=bit_depth, png_compression=png_compression)
         rec["static"] = bool(p.static)
         rec["provenance"] = {
             "command": "align",
@@ -249,7 +249,8 @@ def run(inputs: RawInputs, params: AlignParams, opts: RunOptions) -> RunSummary:
     fn = functools.partial(_align_scene, out=opts.out, raw_pairs=raw.raw_pairs, calib_blur=raw.calib["blur"],
                            calib_sharp=raw.calib["sharp"], develop_options=params, split=split,
                            bit_depth=params.bit_depth, method=params.flow, densify=params.densify,
-                           residual_threshold=float(params.residual_threshold), flow_options=flow_options)
+                           residual_threshold=float(params.residual_threshold), flow_options=flow_options,
+                           png_compression=opts.png_compression)
 
     def finish(summary):  # under the output lock, with every shard's records
         masks = sum(1 for r in summary.records.values() if "mask" in r.get("files", {}))

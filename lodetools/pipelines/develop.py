@@ -48,7 +48,8 @@ from lodetools.io.layout import item_key, write_pair
 from lodetools.io.manifest import sha256_file, write_dataset_json
 from lodetools.io.raw import RawFrame, RawScene, RigConfig, check_pair, read_raw, read_rig_config, scan_raw_pairs
 from lodetools.metrics.delta_l import delta_l
-from lodetools.runner import RunOptions, RunSummary, WorkItem, check_output, recorded_parameters, run_items
+from lodetools.runner import (RunOptions, RunSummary, WorkItem, check_output, png_setting, recorded_parameters,
+                              run_items)
 
 WHITE_BALANCES = ("auto", "whiteboard", "metadata", "grayworld", "none")
 REFERENCE_ID = "reference"
@@ -313,8 +314,12 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
         blur_rgb = render(cb, b.pattern, wb_gains=wb, **render_kw)
         if static:
             warp_px = None if warp is None else quad_warp_to_pixels(warp)
-            before_b = render(b.bayer, b.pattern, wb_gains=wb, **render_kw)
-            before_s = render(s.bayer, s.pattern, wb_gains=wb, **render_kw)
+            # the "before" images exist only for this figure: a bilinear demosaic (a small convolution)
+            # instead of two more full Menon demosaics per scene; the smoothed Delta-L of a static pair
+            # hardly depends on the demosaic (docs/commands/develop.md)
+            before_kw = {**render_kw, "method": "bilinear", "timings": None}
+            before_b = render(b.bayer, b.pattern, wb_gains=wb, **before_kw)
+            before_s = render(s.bayer, s.pattern, wb_gains=wb, **before_kw)
             qa = {"delta_l_before": reference_delta_l(before_s, before_b, warp_px, sigma=opts.qa_sigma),
                   "delta_l_after": reference_delta_l(sharp_rgb, blur_rgb, warp_px, sigma=opts.qa_sigma),
                   "beta": beta.tolist()}
@@ -332,13 +337,14 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
 # --------------------------------------------------------------------------- the command's pipeline
 
 def _process_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sharp, options,
-                   split, bit_depth):
+                   split, bit_depth, png_compression=None):
     scene = item.payload
     rig = read_rig_config(raw_pairs)
     records = []
 
     def write(p):
-        rec = write_pair(out, split, scene.name, p.id, {"blur": p.blur, "sharp": p.sharp}, bit_depth=bit_depth)
+        rec = write_pair(out, split, scene.name, p.id, {"blur": p.blur, "sharp": p.sharp}, bit_depth=bit_depth,
+                         png_compression=png_compression)
         rec["static"] = bool(p.static)
         rec["provenance"] = {
             "command": "develop",
@@ -488,7 +494,7 @@ def finish_raw_run(command: str, run: RawRun, summary: RunSummary, opts: RunOpti
               "static": sum(1 for r in recs if r.get("static")), **(counts or {})}
     extra = {"qa_mean": qa_mean(qa)} if qa else {}
     write_dataset_json(opts.out, command=command, params=run.recorded, recipe=opts.recipe, counts=counts,
-                       extra=extra)
+                       extra={**extra, "png_compression": png_setting(opts)})
     summary.out = Path(opts.out)
     summary.info = dict(extra)
     return summary
@@ -509,7 +515,7 @@ def run(inputs: RawInputs, params: DevelopParams, opts: RunOptions) -> RunSummar
              for s in raw.scenes]
     fn = functools.partial(_process_scene, out=opts.out, raw_pairs=raw.raw_pairs, calib_blur=raw.calib["blur"],
                            calib_sharp=raw.calib["sharp"], options=params, split=split,
-                           bit_depth=params.bit_depth)
+                           bit_depth=params.bit_depth, png_compression=opts.png_compression)
     return run_items(items, fn, opts, finish=lambda summary: finish_raw_run(
         "develop", raw, summary, opts, qa_mean=lambda qa: {
             k: float(np.mean([q[k]["smoothed"] for q in qa])) for k in ("delta_l_before", "delta_l_after")}))

@@ -38,7 +38,8 @@ from lodetools.io import coco as coco_io
 from lodetools.io import voc as voc_io
 from lodetools.io.coco import CocoSource
 from lodetools.io.voc import InstanceRef
-from lodetools.runner import RunOptions, RunSummary, WorkItem, check_output, recorded_parameters, run_items
+from lodetools.runner import (RunOptions, RunSummary, WorkItem, check_output, png_setting, recorded_parameters,
+                              run_items)
 from lodetools.synth.lbs import LBSParams, linear_cutout, local_blur_sample, scaled_shape
 
 COMMAND = "lbs"
@@ -116,7 +117,8 @@ def load_object(objects, ref):
 
 
 def make_sample(item: WorkItem, rng: np.random.Generator, *, out, objects, refs, shapes, backgrounds,
-                bg_root, params: LBSParams, crf: CRF, split: str, scene: str, bit_depth: int) -> dict:
+                bg_root, params: LBSParams, crf: CRF, split: str, scene: str, bit_depth: int,
+                png_compression=None) -> dict:
     """Synthesise and write one sample; return its manifest record.
 
     ``objects`` is the segmentation source the ``refs`` were indexed from (see :func:`load_object`).
@@ -145,7 +147,8 @@ def make_sample(item: WorkItem, rng: np.random.Generator, *, out, objects, refs,
     moving, static = cuts[:params.moving], cuts[params.moving:]
     sample = local_blur_sample(rng, crf.to_linear(background), moving, static, params=params, crf=crf)
     rec = write_pair(out, split, scene, item.payload,
-                     {"blur": sample.blur, "sharp": sample.sharp, "mask": sample.mask}, bit_depth=bit_depth)
+                     {"blur": sample.blur, "sharp": sample.sharp, "mask": sample.mask}, bit_depth=bit_depth,
+                     png_compression=png_compression)
     objects = []
     for k, (j, c) in enumerate(zip(picks, cuts)):
         ref = refs[j]
@@ -274,13 +277,14 @@ def run(inputs: LbsInputs, params: LbsParams, opts: RunOptions) -> RunSummary:
     fn = functools.partial(make_sample, out=opts.out, objects=objects, refs=refs,
                            shapes=instance_shapes(refs, lp.object_scale), backgrounds=backgrounds,
                            bg_root=bg_root, params=lp, crf=crf, split=split, scene=scene,
-                           bit_depth=int(params.bit_depth))
+                           bit_depth=int(params.bit_depth), png_compression=opts.png_compression)
     classes = sorted({r.class_id for r in refs})
     summary = run_items(items, fn, opts, finish=lambda summary: write_dataset_json(
         opts.out, command=COMMAND, params=recorded, recipe=opts.recipe, counts={"pairs": len(summary.records)},
         extra={"sources": {kind: str(objects.annotations if kind == "coco" else objects),
                            f"{kind}_instances": len(refs), f"{kind}_classes": classes,
-                           "backgrounds": str(bg_root), "background_images": len(backgrounds)}}))
+                           "backgrounds": str(bg_root), "background_images": len(backgrounds)},
+               "png_compression": png_setting(opts)}))
     summary.out = Path(opts.out)
     summary.info = {"voc_skipped": list(bad or [])}
     return summary
