@@ -111,6 +111,15 @@ def test_pairs_dataset_reads_source_frames_and_skips_orphans(tmp_path):
     mid = pair["provenance"]["middle"]
     assert rec["frames"] == [mid, mid + 2] and rec["fps"] == 250
     assert np.allclose(rec["curve"], ratio_curve(frames[mid:mid + 3]))
+    # --layout as eval's: forced lodetools reads the manifest (same curve); forced plain reads the
+    # blur/ + sharp/ folders, which carry no source video, so every pair is skipped
+    r = _run("--pairs", tmp_path / "pairs", "--layout", "lodetools", "--out", tmp_path / "out-l", "-q")
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    assert json.loads((tmp_path / "out-l" / "manifest.jsonl").read_text().splitlines()[0])["curve"] == rec["curve"]
+    r = _run("--pairs", tmp_path / "pairs", "--layout", "plain", "--out", tmp_path / "out-p", "-q")
+    assert r.exit_code != 0 and "no video to measure" in str(r.exception)
+    r = _run("--pairs", tmp_path / "pairs", "--layout", "nope", "--out", tmp_path / "out-n", "-q")
+    assert r.exit_code == 2 and "unknown layout 'nope'" in r.output
     # the source video gone: the pair is skipped and reported, nothing to measure
     import shutil
 

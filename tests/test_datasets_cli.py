@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,3 +172,24 @@ def test_lbs_backgrounds_take_gt_folders_as_sharp(worlds):
     root, truth = worlds["hide"]
     bgs = find_backgrounds(root)
     assert len(bgs) == len(truth) and all(p.parent.name == "GT" for p in bgs)
+
+
+
+def test_masks_layout_option_as_eval(worlds, tmp_path, capsys):
+    """masks --layout NAME[:VARIANT], the option eval and train take: GoPro's blur_gamma images on request."""
+    root, truth = worlds["gopro"]
+    before = world.tree(root)
+    used = {}
+    for layout in ("gopro", "gopro:blur_gamma"):
+        out = tmp_path / layout.replace(":", "-")
+        assert _cli("masks", "--data", root, "--layout", layout, "--out", out, "--no-static", "median", "-q") == 0
+        recs = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+        assert len(recs) == len(truth) and all((out / r["files"]["mask"]).is_file() for r in recs)
+        used[layout] = {Path(r["files"]["blur"]).parent.name for r in recs}
+        assert json.loads((out / "dataset.json").read_text())["parameters"]["layout"] == layout
+    assert used == {"gopro": {"blur"}, "gopro:blur_gamma": {"blur_gamma"}}
+    assert world.tree(root) == before
+    assert _cli("masks", "--data", root, "--layout", "hide", "--out", tmp_path / "m2", "-q") == 2
+    assert "not a hide dataset root" in capsys.readouterr().err
+    assert _cli("masks", "--data", root, "--layout", "nope", "--out", tmp_path / "m3", "-q") == 2
+    assert not (tmp_path / "m2").exists() and not (tmp_path / "m3").exists()

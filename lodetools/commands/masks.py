@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from lodetools.commands._dataset_options import layout_option
 from lodetools.commands._options import params_from_click, run_options, run_options_from
 from lodetools.pipelines.masks import MasksParams
 
@@ -30,10 +31,12 @@ def _optional_out(f):
 
 @click.command("masks")
 @click.option("--data", "-d", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Paired dataset (from align, synthesize, develop) to make masks for.")
+              help="Paired dataset to make masks for: a lodetools one (from align, synthesize, develop), "
+                   "or a published one in any layout `lodetools inspect` reads (then give --out elsewhere).")
 @_optional_out
 @run_options
 @click.option("--split", type=str, default=None, help="Only this split (train/val/test).")
+@layout_option
 @click.option("--no-static", type=click.Choice(["error", "median"]), default=MasksParams.no_static,
               show_default=True,
               help="A scene without a static pair: stop with an error, or start the background "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from lodetools.commands._dataset_options import layout_option
 from lodetools.commands._options import params_from_click, run_options, run_options_from
 
 
@@ -25,6 +26,7 @@ from lodetools.commands._options import params_from_click, run_options, run_opti
 @click.option("--frames", type=int, default=None,
               help="Consecutive frames per measurement (default from fps: 2 at 120, 3 at 240/250 fps, "
                    "LODE section 5.1); flow from the first to the last.")
+@layout_option
 @run_options
 @click.pass_context
 def command(ctx, **_):

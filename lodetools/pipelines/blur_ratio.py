@@ -47,12 +47,14 @@ class Source:
     fps: float | None = None
 
 
-def collect_sources(videos=(), pairs=(), labels=(), fps: float | None = None
+def collect_sources(videos=(), pairs=(), labels=(), fps: float | None = None, layout: str | None = None
                     ) -> tuple[list[str], list[Source], dict[str, str]]:
     """The datasets' labels, the videos to measure, and skipped pairs (key -> reason).
 
     Labels name the datasets in order: every ``--videos`` folder, then every
-    ``--pairs`` folder; by default a folder's name.
+    ``--pairs`` folder; by default a folder's name. ``layout`` forces the
+    layout the ``pairs`` datasets are read with (:func:`lodetools.io.layout.read_pairs`);
+    pairs without a source video in their provenance are skipped.
 
     Raises
     ------
@@ -74,7 +76,7 @@ def collect_sources(videos=(), pairs=(), labels=(), fps: float | None = None
             for name, p in find_clips([path]):
                 sources.append(Source(label, name, p, None, fps))
             continue
-        for pair in read_pairs(path):
+        for pair in read_pairs(path, layout=layout):
             prov = pair.record.get("provenance") or {}
             src, mid = prov.get("source"), prov.get("middle")
             if not src or mid is None or not Path(src).exists():
@@ -197,11 +199,15 @@ class BlurRatioParams:
         Consecutive frames per measurement, flow from the first to the last
         (None: from the frame rate so the run spans about 1/120 s, LODE
         section 5.1: 2 at 120 fps, 3 at 240/250 fps).
+    layout : str, optional
+        Force the layout of the ``pairs`` datasets, ``"NAME"`` or
+        ``"NAME:VARIANT"`` (see :mod:`lodetools.io.datasets`; detected when None).
     """
 
     label: tuple[str, ...] = ()
     fps: float | None = None
     frames: int | None = None
+    layout: str | None = None
 
 
 def run(inputs: BlurRatioInputs, params: BlurRatioParams, opts: RunOptions) -> RunSummary:
@@ -226,7 +232,8 @@ def run(inputs: BlurRatioInputs, params: BlurRatioParams, opts: RunOptions) -> R
     k = params.frames
     if k is not None and k < 2:
         raise BadConfig(f"--frames {k}: need at least 2")
-    labels, sources, skipped = collect_sources(inputs.videos, inputs.pairs, params.label, params.fps)
+    labels, sources, skipped = collect_sources(inputs.videos, inputs.pairs, params.label, params.fps,
+                                               layout=params.layout)
     items = [WorkItem(f"{safe_name(s.dataset, what='label')}/{s.name}", s) for s in sources]
     curves: dict = {}
 

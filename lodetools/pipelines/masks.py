@@ -210,8 +210,10 @@ def _pair_done(out: Path, rec: dict | None, pid: str, conflicts: list) -> bool:
 
 
 def plan(data: Path, out: Path, *, split: str | None, lbfmg: LBFMGParams, no_static: str,
-         overwrite: bool) -> tuple[list, list]:
+         overwrite: bool, layout: str | None = None) -> tuple[list, list]:
     """The work items: one per scene that has a pair to mask (or to copy).
+
+    ``layout`` forces the dataset layout of ``data`` (``"NAME"`` or ``"NAME:VARIANT"``; detected when None).
 
     Returns
     -------
@@ -221,7 +223,7 @@ def plan(data: Path, out: Path, *, split: str | None, lbfmg: LBFMGParams, no_sta
     """
     in_place = out.resolve() == data.resolve()
     pid = params_id(lbfmg, no_static)
-    pairs = read_pairs(data, split=split)
+    pairs = read_pairs(data, split=split, layout=layout)
     existing = {} if overwrite else (read_manifest(out) if out.is_dir() else {})
     conflicts: list = []
     items, done = [], []
@@ -313,12 +315,16 @@ class MasksParams:
         Only this split (None: every split).
     bins : int
         Bins of the blurred-fraction histogram (``mask_stats.png``).
+    layout : str, optional
+        Force the dataset layout, ``"NAME"`` or ``"NAME:VARIANT"`` (see
+        :mod:`lodetools.io.datasets`; detected when None).
     """
 
     lbfmg: LBFMGParams = LBFMGParams(init_frames=3, erode=7, dilate=11)
     no_static: Literal["error", "median"] = "error"
     split: str | None = None
     bins: int = 20
+    layout: str | None = None
 
 
 def run(data, params: MasksParams, opts: RunOptions) -> RunSummary:
@@ -338,13 +344,16 @@ def run(data, params: MasksParams, opts: RunOptions) -> RunSummary:
         ``info['stats']``: the blurred-fraction summary
         (:func:`lodetools.masks.stats.summarize`, with ``by_split``).
     """
+    from lodetools.io.datasets import check_outside, detect_layout, parse_layout
+
     data = Path(data)
     out = Path(opts.out)
-    if (data / DATASET_JSON).is_file():
+    forced = parse_layout(params.layout)[0]
+    if forced in (None, "lodetools") and (data / DATASET_JSON).is_file():
         read_dataset_json(data)
     else:  # a published dataset read in place: masks (and the copied pairs) go under --out only
-        from lodetools.io.datasets import check_outside, detect_layout
-        detect_layout(data)
+        if forced is None:
+            detect_layout(data)
         check_outside(data, out)
     no_static, lbfmg, split = params.no_static, params.lbfmg, params.split
     if no_static not in ("error", "median"):
@@ -367,7 +376,8 @@ def run(data, params: MasksParams, opts: RunOptions) -> RunSummary:
             raise BadConfig("--out must not contain --data", out)
         check_output(out, COMMAND, recorded, overwrite=opts.overwrite)
         run_opts = opts
-    items, done = plan(data, out, split=split, lbfmg=lbfmg, no_static=no_static, overwrite=opts.overwrite)
+    items, done = plan(data, out, split=split, lbfmg=lbfmg, no_static=no_static, overwrite=opts.overwrite,
+                       layout=params.layout)
     fn = functools.partial(process_scene, data=data, out=out, lbfmg=lbfmg, no_static=no_static, pid=pid)
     try:
         summary = run_items(items, fn, run_opts)
