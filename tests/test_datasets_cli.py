@@ -193,3 +193,44 @@ def test_masks_layout_option_as_eval(worlds, tmp_path, capsys):
     assert "not a hide dataset root" in capsys.readouterr().err
     assert _cli("masks", "--data", root, "--layout", "nope", "--out", tmp_path / "m3", "-q") == 2
     assert not (tmp_path / "m2").exists() and not (tmp_path / "m3").exists()
+
+
+@pytest.mark.parametrize("name", list(COUNTS))
+def test_verify_a_downloaded_dataset(worlds, name, capsys):
+    root, truth = worlds[name]
+    before = world.tree(root)
+    assert _cli("verify", root) == 0
+    out = capsys.readouterr().out
+    n = sum(c[0] for c in COUNTS[name].values())
+    assert f"{name}" in out and "as downloaded" in out and f" {n} pairs (" in out and "0 broken, 0 problem(s)" in out
+    assert world.tree(root) == before
+
+
+def test_verify_a_downloaded_dataset_lists_what_is_wrong(worlds, tmp_path, capsys):
+    """Unreadable images, a missing partner, a mask of another size: listed, exit 3; an extra file: a note."""
+    root = tmp_path / "hide"
+    shutil.copytree(worlds["hide"][0], root)
+    base = root / "HIDE_dataset"
+    (base / "GT" / "7fromGOPR0997.MP4.png").unlink()                     # a blurred image without its GT
+    world.write_png(base / "GT" / "extra.png", world.make_triplet(9)[1])  # a GT image without blurred partner
+    blur = base / "train" / "1fromGOPR0950.MP4.png"
+    blur.write_bytes(blur.read_bytes()[:200])                             # header intact, pixels cut off
+    (base / "train" / "2fromGOPR0950.MP4.png").write_bytes(b"not a png")  # not even a header
+    before = world.tree(root)
+    assert _cli("verify", root) == 3
+    cap = capsys.readouterr()
+    assert "hide dataset as downloaded (no manifest), 5 pairs" in cap.out
+    err = cap.err
+    assert "broken: train/train/1fromGOPR0950.MP4" in err
+    assert "problem: " in err and "7fromGOPR0997.MP4.png" in err and "2fromGOPR0950.MP4.png" in err
+    assert "note: GT image has no blurred partner" in err and "extra.png" in err
+    assert world.tree(root) == before
+    # a ReLoBlur mask of another size
+    root = tmp_path / "rlb"
+    shutil.copytree(worlds["reloblur"][0], root)
+    world.write_png(root / "masks" / "test" / "s09" / "seq1" / "1.png", np.zeros((8, 8), np.uint8))
+    assert _cli("verify", root) == 3
+    assert "problem: mask is 8x8 but its blurred image is" in capsys.readouterr().err
+    # --layout as for the other readers
+    assert _cli("verify", root, "--layout", "gopro") == 2
+    assert "not a gopro dataset root" in capsys.readouterr().err

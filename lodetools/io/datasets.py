@@ -675,8 +675,12 @@ def scan_dataset(root, *, layout: str | None = None, masks=None, check_sizes: bo
     if check_sizes:
         for p in scan.pairs:
             if p.mask is not None and p.blur is not None and p.blur.is_file() and p.mask.is_file():
-                mw, mh = image_size(p.mask)
-                bw, bh = image_size(p.blur)
+                try:
+                    mw, mh = image_size(p.mask)
+                    bw, bh = image_size(p.blur)
+                except BadInput as exc:  # an unreadable header is listed, not a stop
+                    scan.problems.append(Problem(exc, split=p.split))
+                    continue
                 if (mw, mh) != (bw, bh):
                     scan.problems.append(Problem(BadInput(f"mask is {mw}x{mh} but its blurred image is {bw}x{bh}",
                                                           p.mask), split=p.split))
@@ -700,8 +704,13 @@ def check_sizes(scan: DatasetScan) -> list[Problem]:
     out = []
     for p in scan.pairs:
         if p.blur is not None and p.sharp is not None and p.blur.is_file() and p.sharp.is_file():
-            bw, bh = image_size(p.blur)
-            sw, sh = image_size(p.sharp)
+            try:
+                bw, bh = image_size(p.blur)
+                sw, sh = image_size(p.sharp)
+            except BadInput as exc:
+                if not any(q.error.path == exc.path for q in out + scan.problems):  # listed once
+                    out.append(Problem(exc, split=p.split))
+                continue
             if (bw, bh) != (sw, sh):
                 out.append(Problem(BadInput(f"sharp image is {sw}x{sh} but its blurred image is {bw}x{bh}",
                                             p.sharp), "sharp", split=p.split))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lodetools.io.datasets import check_sizes, scan_dataset, summarize
+from lodetools.io.datasets import DatasetScan, check_sizes, scan_dataset, summarize
 from lodetools.runner import RunOptions, RunSummary
 
 
@@ -44,6 +44,26 @@ class InspectParams:
     sizes: bool = True
 
 
+def find_problems(scan: DatasetScan, *, sizes: bool = True) -> tuple[list, list]:
+    """What is wrong with a scanned dataset, and what is odd but harmless.
+
+    Parameters
+    ----------
+    scan : DatasetScan
+        From :func:`lodetools.io.datasets.scan_dataset` (its problems: missing
+        partners, list lines naming missing files, masks of another size, ...).
+    sizes : bool
+        Also compare every blurred image's size with its sharp image's (headers only).
+
+    Returns
+    -------
+    errors, notes : list of Problem
+        ``notes``: the non-fatal ones (unpaired extra files).
+    """
+    problems = list(scan.problems) + (check_sizes(scan) if sizes else [])
+    return [p for p in problems if p.fatal], [p for p in problems if not p.fatal]
+
+
 def run(inputs: InspectInputs, params: InspectParams, opts: RunOptions | None = None) -> RunSummary:
     """Scan a dataset root.
 
@@ -56,11 +76,7 @@ def run(inputs: InspectInputs, params: InspectParams, opts: RunOptions | None = 
         ``notes`` (odd but harmless: unpaired extra files).
     """
     scan = scan_dataset(inputs.root, layout=params.layout, masks=inputs.masks)
-    problems = list(scan.problems)
-    if params.sizes:
-        problems += check_sizes(scan)
-    errors = [p for p in problems if p.fatal]
-    notes = [p for p in problems if not p.fatal]
+    errors, notes = find_problems(scan, sizes=params.sizes)
     info = {"layout": scan.layout, "variant": scan.variant, "base": str(scan.base),
             "splits": summarize(scan), "problems": [p.message for p in errors],
             "notes": [p.message for p in notes]}
