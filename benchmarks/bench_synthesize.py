@@ -9,8 +9,7 @@ process, on an H.264 clip (yuv420p, as cameras record) of moving photographs:
   (b) lodetools: decode (frames read into a ring of M + 1 reused buffers, as
       the ``synthesize`` pipeline does) + ``synthesize_windows`` with the
       default 8-bit path: the fused numba kernel (``synth/_averaging_kernels``:
-      per cache block of 16,320 values, g^-1 by AVX-512 VBMI byte-permute
-      lookups summed in float32, then the 8-bit code by a sqrt-bucket table
+      per cache block of 16,320 values, g^-1 by table lookups summed in float32, then the 8-bit code by a sqrt-bucket table
       and one threshold comparison, no pow), its blocks split over two
       threads (halves: a worker thread and the caller);
   (b1) the same with the kernel on one thread;
