@@ -155,10 +155,146 @@ def bench_synthesize(size, tmp: Path, workers=(1,)) -> list:
     return rows
 
 
+# --------------------------------------------------------------------------- develop / align
+
+def make_rig(tmp: Path, size) -> Path:
+    """A one-scene synthetic rig (reference, whiteboard, one capture) with both cameras calibrated."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from _rig import calibrated_rig
+
+    return calibrated_rig(tmp / "rig", size=size, scenes=1, captures=1)
+
+
+def _bare_develop(raw: Path, out: Path, *, flow: bool = False) -> None:
+    """The bare library calls: rawpy, Menon (colour-demosaicing, float32), white balance, gamma,
+    cv2.imwrite per image; with ``flow``: c2f on the reference pair and cv2.remap of every blur image."""
+    import cv2
+    import rawpy
+    from colour.utilities import set_default_float_dtype
+    from colour_demosaicing import demosaicing_CFA_Bayer_Menon2007
+
+    from lodetools.flow import estimate_flow
+
+    out.mkdir(parents=True, exist_ok=True)
+    scene = raw / "scene01"
+    pairs = [("reference", scene / "reference_blur.dng", scene / "reference_sharp.dng")]
+    pairs += [(p.name[:-9], p, p.with_name(p.name.replace("_blur", "_sharp")))
+              for p in sorted(scene.glob("*_blur.dng")) if not p.name.startswith(("reference", "whiteboard"))]
+    set_default_float_dtype(np.float32)
+    flow_field = None
+    for pid, fb, fs in pairs:
+        imgs = []
+        for f in (fb, fs):
+            with rawpy.imread(str(f)) as r:
+                bayer = r.raw_image_visible.astype(np.float32) / float(r.white_level)
+            rgb = demosaicing_CFA_Bayer_Menon2007(bayer, "RGGB") * np.float32([1.9, 1.0, 1.3])
+            imgs.append(np.clip(rgb, 0, 1) ** np.float32(1 / 2.2))
+        if flow and flow_field is None:
+            flow_field = estimate_flow(imgs[1], imgs[0], "c2f")
+        if flow:
+            h, w = flow_field.shape[:2]
+            gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+            imgs[0] = cv2.remap(imgs[0], gx + flow_field[..., 0], gy + flow_field[..., 1], cv2.INTER_CUBIC)
+        for role, img in zip(("blur", "sharp"), imgs):
+            cv2.imwrite(str(out / f"{pid}_{role}.png"), (img[..., ::-1] * 255 + 0.5).astype(np.uint8))
+    set_default_float_dtype(np.float64)
+
+
+def _lodetools_raw(command: str, rig: Path, out: Path) -> None:
+    from lodetools.pipelines.develop import DevelopParams, RawInputs
+    from lodetools.runner import RunOptions
+
+    inputs = RawInputs(rig / "raw", rig / "cal" / "blur.toml", rig / "cal" / "sharp.toml")
+    opts = RunOptions(out=out, quiet=True, overwrite=True)
+    if command == "develop":
+        from lodetools.pipelines.develop import run
+
+        run(inputs, DevelopParams(), opts)
+    else:
+        from lodetools.pipelines.align import AlignParams, run
+
+        run(inputs, AlignParams(), opts)
+
+
+def _bench_raw(command: str, size, tmp: Path) -> list:
+    rig = make_rig(tmp, size)
+    h, w = size
+    _lodetools_raw(command, rig, tmp / "warm")  # imports, numba caches
+    _bare_develop(rig / "raw", tmp / "warm_bare", flow=command == "align")
+    ours, theirs, load = interleaved(lambda: _lodetools_raw(command, rig, tmp / "ours"),
+                                     lambda: _bare_develop(rig / "raw", tmp / "bare", flow=command == "align"))
+    return [row(command, f"{w}x{h}", ours / 2, theirs / 2, load, per="pair (reference + 1 capture)",
+                note="whiteboard, registration, QA included in lodetools")]
+
+
+def bench_develop(size, tmp: Path) -> list:
+    return _bench_raw("develop", size, tmp)
+
+
+def bench_align(size, tmp: Path) -> list:
+    return _bench_raw("align", size, tmp)
+
+
+# --------------------------------------------------------------------------- lbs
+
+def bench_lbs(size, tmp: Path, count: int = 6) -> list:
+    """lbs run vs its compositing (synthesize_lbs on the same draws) + cv2.imwrite of its three images."""
+    import cv2
+
+    from lodetools.color.crf import parse_crf
+    from lodetools.io.images import write_image
+    from lodetools.pipelines.lbs import LbsInputs, LbsParams, run
+    from lodetools.runner import RunOptions, item_rng
+    from lodetools.sim.photos import linear_photo
+    from lodetools.sim.voc import write_voc
+    from lodetools.synth.lbs import LBSParams, linear_cutout, local_blur_sample
+    from lodetools.io.voc import index_instances, load_cutout
+    from lodetools.pipelines.lbs import PAD
+
+    h, w = size
+    crf = parse_crf("gamma:2.2")
+    write_voc(tmp / "voc", seed=0, preset="demo", n_images=8, size=(375, 500))
+    (tmp / "bg").mkdir()
+    write_image(tmp / "bg" / "bg.png", crf.to_display(linear_photo("coffee", size)))
+    params = LbsParams(count=count)
+    refs = index_instances(tmp / "voc", min_area=1000)
+
+    def ours():
+        run(LbsInputs(voc=tmp / "voc", backgrounds=tmp / "bg"), params,
+            RunOptions(out=tmp / "ours", quiet=True, overwrite=True))
+
+    def bare():
+        from lodetools.io.images import read_image
+
+        out = tmp / "bare"
+        out.mkdir(exist_ok=True)
+        for i in range(count):
+            rng = item_rng(0, f"train/lbs/{i:06d}")
+            rng.integers(1)
+            bg = read_image(tmp / "bg" / "bg.png")
+            picks = rng.choice(len(refs), size=3)
+            cuts = [linear_cutout(*(lambda c: (c.rgb, c.alpha))(load_cutout(tmp / "voc", refs[j], pad=PAD)), crf,
+                                  scale=params.synthesis.object_scale) for j in picks]
+            s = local_blur_sample(rng, crf.to_linear(bg), cuts[:2], cuts[2:], params=LBSParams(), crf=crf)
+            for role, img in (("blur", s.blur), ("sharp", s.sharp), ("mask", s.mask)):
+                a = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8) if img.dtype != bool else \
+                    img.astype(np.uint8) * 255
+                cv2.imwrite(str(out / f"{i}_{role}.png"), a[..., ::-1] if a.ndim == 3 else a)
+
+    ours()
+    bare()
+    t_ours, t_bare, load = interleaved(ours, bare)
+    return [row("lbs", f"{w}x{h}", t_ours / count, t_bare / count, load, per="sample",
+                note="comparison: its compositing + 3 cv2.imwrite")]
+
+
 # --------------------------------------------------------------------------- main
 
 BENCHES = {
     "synthesize": (bench_synthesize, (1080, 1920)),
+    "develop": (bench_develop, (1436, 2152)),
+    "align": (bench_align, (1436, 2152)),
+    "lbs": (bench_lbs, (720, 1280)),
 }
 
 
