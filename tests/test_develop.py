@@ -201,3 +201,26 @@ def test_missing_calibration_names_file_and_flag(calibrated, tmp_path, capsys):
                 "--calib-blur", calibrated / "cal" / "blur.toml"]) == 2
     assert "--calib-blur given with --no-color-correction" in capsys.readouterr().err
     assert not any((tmp_path / o).exists() and any((tmp_path / o).iterdir()) for o in ("o1", "o2", "o3"))
+
+
+@pytest.mark.parametrize("pattern", ["RGGB", "BGGR", "GRBG", "GBRG"])
+def test_compiled_menon_equals_colour_demosaicing(pattern):
+    """The compiled Menon is colour-demosaicing's float32 computation bit for bit (odd sizes, borders,
+    negative noise, both with and without the refining step)."""
+    from colour.utilities import set_default_float_dtype
+    from colour_demosaicing import demosaicing_CFA_Bayer_Menon2007
+
+    from lodetools.color.isp import demosaic
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:37, :50]
+    cfa = (0.5 + 0.4 * np.sin(xx / 3.0) * np.cos(yy / 4.0) + rng.normal(0, 0.05, xx.shape)).astype(np.float32)
+    for refining in (True, False):
+        set_default_float_dtype(np.float32)
+        try:
+            ref = demosaicing_CFA_Bayer_Menon2007(cfa, pattern, refining_step=refining)
+        finally:
+            set_default_float_dtype(np.float64)
+        ours = demosaic(cfa, pattern, refining_step=refining)
+        assert ours.dtype == np.float32 and ours.shape == (37, 50, 3)
+        np.testing.assert_array_equal(ours, ref)

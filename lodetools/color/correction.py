@@ -31,10 +31,12 @@ References
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from lodetools.errors import BadConfig, BadInput
-from lodetools.io.bayer import channel_map
+from lodetools.io.bayer import channel_map, pattern_indices
 # the calibration record and its term order are the file format's (io); the fit fills them
 from lodetools.io.calibration import CHANNELS, TERMS, CastFit  # noqa: F401
 
@@ -95,16 +97,20 @@ def eval_poly(coeffs, xn, yn) -> np.ndarray:
     return (design_matrix(xn, yn) @ np.asarray(coeffs, np.float64)).reshape(xn.shape)
 
 
-def poly_image(coeffs, shape: tuple[int, int], norm: dict | None = None) -> np.ndarray:
-    """A polynomial evaluated at every pixel of an ``(H, W)`` image (float64)."""
+def poly_image(coeffs, shape: tuple[int, int], norm: dict | None = None, *, xs=None, ys=None) -> np.ndarray:
+    """A polynomial evaluated at every pixel of an ``(H, W)`` image (float64).
+
+    ``xs``, ``ys`` (normalised column and row coordinates): evaluate on their
+    grid instead (e.g. one CFA position's columns and rows).
+    """
     h, w = shape
     norm = norm or normalisation(shape)
-    x = (np.arange(w) - norm["cx"]) / norm["sx"]
-    y = (np.arange(h) - norm["cy"]) / norm["sy"]
+    x = (np.arange(w) - norm["cx"]) / norm["sx"] if xs is None else np.asarray(xs, np.float64)
+    y = (np.arange(h) - norm["cy"]) / norm["sy"] if ys is None else np.asarray(ys, np.float64)
     # separable evaluation: each term is a product of a power of x and a power of y
     c = np.asarray(coeffs, np.float64)
     powers = ((3, 0), (2, 1), (1, 2), (0, 3), (2, 0), (1, 1), (0, 2), (1, 0), (0, 1), (0, 0))
-    out = np.zeros((h, w), np.float64)
+    out = np.zeros((len(y), len(x)), np.float64)
     for a, (px, py) in zip(c, powers):
         if a != 0.0:
             out += a * np.outer(y ** py, x ** px)
@@ -128,12 +134,15 @@ def cast_bayer(coeffs_rgb, shape: tuple[int, int], pattern: str, norm: dict | No
     ndarray float64 (H, W)
     """
     coeffs_rgb = np.asarray(coeffs_rgb, np.float64)
-    cmap = channel_map(shape, pattern)
+    h, w = shape
+    norm = norm or normalisation(shape)
+    x = (np.arange(w) - norm["cx"]) / norm["sx"]
+    y = (np.arange(h) - norm["cy"]) / norm["sy"]
     out = np.empty(shape, np.float64)
-    for c in range(3):
-        sel = cmap == c
-        if sel.any():
-            out[sel] = poly_image(coeffs_rgb[c], shape, norm)[sel]
+    # each CFA position's pixels from its channel's polynomial, evaluated on that position's
+    # quarter grid only (the same products and sums, per pixel, as poly_image)
+    for (i, j), c in np.ndenumerate(pattern_indices(pattern)):
+        out[i::2, j::2] = poly_image(coeffs_rgb[c], shape, norm, xs=x[j::2], ys=y[i::2])
     return out
 
 
@@ -298,7 +307,23 @@ def cast_image(fit: CastFit, shape: tuple[int, int], pattern: str | None = None)
                         f"this image is {shape[1]}x{shape[0]}")
     if pattern is not None and pattern.upper() != fit.pattern:
         raise BadConfig(f"calibration is for CFA {fit.pattern}, this image is {pattern.upper()}")
-    return cast_bayer(fit.coeffs, shape, fit.pattern, fit.norm).astype(np.float32)
+    key = (np.asarray(fit.coeffs, np.float64).tobytes(), shape, fit.pattern,
+           tuple(sorted((k, float(v)) for k, v in (fit.norm or {}).items())))
+    with _CAST_LOCK:
+        cast = _CAST_CACHE.pop(key, None)
+    if cast is None:
+        cast = cast_bayer(fit.coeffs, shape, fit.pattern, fit.norm).astype(np.float32)
+        cast.flags.writeable = False  # shared between callers
+    with _CAST_LOCK:  # most recently used last; a few calibrations x image sizes kept
+        _CAST_CACHE[key] = cast
+        while len(_CAST_CACHE) > 4:
+            _CAST_CACHE.pop(next(iter(_CAST_CACHE)))
+    return cast
+
+
+#: cast images computed in this process (a run corrects every frame of a camera with the same one)
+_CAST_CACHE: dict = {}
+_CAST_LOCK = threading.Lock()
 
 
 def correct_bayer(bayer: np.ndarray, fit: CastFit, pattern: str | None = None, *,

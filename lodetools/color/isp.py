@@ -111,19 +111,28 @@ def demosaic(bayer: np.ndarray, pattern: str, *, refining_step: bool = True,
         ``bilinear`` (colour-demosaicing's) is for quick previews only.
     float32 : bool
         Compute in float32 (colour-science's default is float64; the results
-        differ by ~3e-7 and float32 is about 2.5x faster).
+        differ by ~3e-7 and float32 is about 2.5x faster). Menon in float32
+        runs :func:`lodetools.color._menon_numba.menon`, colour-demosaicing's
+        float32 computation step for step as compiled loops (equal to it bit
+        for bit, about 4x faster, and without the GIL); ``float32=False``
+        calls colour-demosaicing in float64.
 
     Returns
     -------
     ndarray float32 (H, W, 3), not clipped.
     """
-    pattern_indices(pattern)
+    idx = pattern_indices(pattern)
+    if method not in ("menon", "bilinear"):
+        raise BadConfig(f"unknown demosaicing method {method!r}: expected menon or bilinear")
+    if method == "menon" and float32:
+        from lodetools.color._menon_numba import menon
+
+        cfa = np.ascontiguousarray(bayer, np.float32)
+        return menon(cfa, np.asarray(idx, np.int64).reshape(2, 2), bool(refining_step))
     _import_colour()
     with np.printoptions():  # as colour-science, colour-demosaicing sets numpy's print mode on import
         from colour_demosaicing import demosaicing_CFA_Bayer_bilinear, demosaicing_CFA_Bayer_Menon2007
 
-    if method not in ("menon", "bilinear"):
-        raise BadConfig(f"unknown demosaicing method {method!r}: expected menon or bilinear")
     cfa = np.asarray(bayer, np.float32 if float32 else np.float64)
     with _colour_float32() if float32 else contextlib.nullcontext():
         if method == "menon":

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -254,82 +256,116 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
     if not wanted:
         raise MissingInput("scene has no blur/sharp pairs", scene.folder)
 
-    casts = {}
+    lock = threading.Lock()
+
+    def tick(key, seconds):
+        with lock:
+            timings[key] = timings.get(key, 0.0) + seconds
 
     def corrected(pair):
         t0 = time.perf_counter()
         b, s = _read_pair(pair, rig)
         t1 = time.perf_counter()
+        tick("read", t1 - t0)
         if not opts.color_correction:
             return b, s, np.asarray(b.bayer, np.float32), np.asarray(s.bayer, np.float32)
-        if not casts:  # the cast images, once per scene (correct_bayer checks size and CFA)
-            casts["blur"] = cast_image(calib_blur, b.shape, b.pattern)
-            casts["sharp"] = cast_image(calib_sharp, s.shape, s.pattern)
-        cb = correct_bayer(b.bayer, calib_blur, b.pattern, cast=casts["blur"])
-        cs = correct_bayer(s.bayer, calib_sharp, s.pattern, cast=casts["sharp"])
-        timings["read"] += t1 - t0
-        timings["correction"] += time.perf_counter() - t1
+        # the cast images are computed once per calibration and size (cast_image keeps them)
+        cb = correct_bayer(b.bayer, calib_blur, b.pattern, cast=cast_image(calib_blur, b.shape, b.pattern))
+        cs = correct_bayer(s.bayer, calib_sharp, s.pattern, cast=cast_image(calib_sharp, s.shape, s.pattern))
+        tick("correction", time.perf_counter() - t1)
         return b, s, cb, cs
 
-    # white balance and camera matrix
-    first_b, first_s, first_cb, first_cs = corrected(wanted[0][1])
-    matrix = first_s.camera_to_srgb if opts.color_matrix else None
-    wb_source, wb = "none", np.ones(3)
-    if opts.white_balance in ("auto", "whiteboard") and scene.whiteboard:
+    def whiteboard_gains():
         _, wsh = _read_pair(scene.whiteboard, rig)
-        board = correct_bayer(wsh.bayer, calib_sharp, wsh.pattern) if opts.color_correction else wsh.bayer
-        wb = white_balance_from_patch(board, wsh.pattern)
-        wb_source = "whiteboard"
-    elif opts.white_balance == "whiteboard":
-        raise MissingInput("white balance 'whiteboard' but the scene has no whiteboard pair", scene.folder)
-    elif opts.white_balance in ("auto", "metadata") and first_s.neutral is not None:
-        wb = 1.0 / np.asarray(first_s.neutral, np.float64)
-        wb_source = "metadata"
-    elif opts.white_balance == "metadata":
-        raise MissingInput("white balance 'metadata' but the RAW files carry no as-shot neutral",
-                           first_s.path)
-    elif opts.white_balance in ("auto", "grayworld"):
-        wb_source = "grayworld"  # set from the first developed sharp image below
-    # global registration of the two cameras on the static reference pair
-    warp = None
-    if scene.reference:
-        t0 = time.perf_counter()
-        warp = register_quads(quad_channels(first_cb, first_b.pattern), quad_channels(first_cs, first_s.pattern))
-        timings["beta"] += time.perf_counter() - t0
-    render_kw = dict(camera_to_srgb=matrix, gamma=opts.gamma, refining_step=opts.refining_step,
-                     method=opts.demosaic, timings=timings)
-    pairs, qa = [], {}
-    for n, (pid, pair, static) in enumerate(wanted):
-        b, s, cb, cs = (first_b, first_s, first_cb, first_cs) if n == 0 else corrected(pair)
-        t0 = time.perf_counter()
-        beta, info = estimate_beta(cb, cs, b.pattern, region=opts.beta_region, warp=warp,
-                                   saturated=b.saturated | s.saturated)
-        cb = apply_beta(cb, beta, b.pattern)
-        timings["beta"] += time.perf_counter() - t0
-        if wb_source == "grayworld" and n == 0:
+        board = wsh.bayer
+        if opts.color_correction:
+            board = correct_bayer(board, calib_sharp, wsh.pattern,
+                                  cast=cast_image(calib_sharp, wsh.shape, wsh.pattern))
+        return white_balance_from_patch(board, wsh.pattern)
+
+    def timed_render(bayer, pattern, **kw):
+        own = {}
+        out = render(bayer, pattern, timings=own, **kw)
+        for k, v in own.items():
+            tick(k, v)
+        return out
+
+    # Two threads beside this one: while this thread registers the cameras, estimates beta and
+    # renders the blur image, a helper renders the sharp image (the demosaic, OpenCV and numpy
+    # release the GIL), the next pair is read and corrected ahead, and the previous pair is written.
+    pool = ThreadPoolExecutor(2, thread_name_prefix="lodetools-develop")
+    try:
+        ahead = pool.submit(corrected, wanted[0][1])
+        board = None
+        if opts.white_balance in ("auto", "whiteboard") and scene.whiteboard:
+            board = pool.submit(whiteboard_gains)
+        first_b, first_s, first_cb, first_cs = ahead.result()
+        ahead = pool.submit(corrected, wanted[1][1]) if len(wanted) > 1 else None
+        # white balance and camera matrix
+        matrix = first_s.camera_to_srgb if opts.color_matrix else None
+        wb_source, wb = "none", np.ones(3)
+        if board is not None:
+            wb = board.result()
+            wb_source = "whiteboard"
+        elif opts.white_balance == "whiteboard":
+            raise MissingInput("white balance 'whiteboard' but the scene has no whiteboard pair", scene.folder)
+        elif opts.white_balance in ("auto", "metadata") and first_s.neutral is not None:
+            wb = 1.0 / np.asarray(first_s.neutral, np.float64)
+            wb_source = "metadata"
+        elif opts.white_balance == "metadata":
+            raise MissingInput("white balance 'metadata' but the RAW files carry no as-shot neutral",
+                               first_s.path)
+        elif opts.white_balance in ("auto", "grayworld"):
             from lodetools.color.isp import demosaic
 
-            wb = gray_world(demosaic(cs, s.pattern, method="bilinear"))
-        sharp_rgb = render(cs, s.pattern, wb_gains=wb, **render_kw)
-        blur_rgb = render(cb, b.pattern, wb_gains=wb, **render_kw)
-        if static:
-            warp_px = None if warp is None else quad_warp_to_pixels(warp)
-            # the "before" images exist only for this figure: a bilinear demosaic (a small convolution)
-            # instead of two more full Menon demosaics per scene; the smoothed Delta-L of a static pair
-            # hardly depends on the demosaic (docs/commands/develop.md)
-            before_kw = {**render_kw, "method": "bilinear", "timings": None}
-            before_b = render(b.bayer, b.pattern, wb_gains=wb, **before_kw)
-            before_s = render(s.bayer, s.pattern, wb_gains=wb, **before_kw)
-            qa = {"delta_l_before": reference_delta_l(before_s, before_b, warp_px, sigma=opts.qa_sigma),
-                  "delta_l_after": reference_delta_l(sharp_rgb, blur_rgb, warp_px, sigma=opts.qa_sigma),
-                  "beta": beta.tolist()}
-        info.pop("warp", None)
-        info.update({"blur_raw": str(b.path), "sharp_raw": str(s.path), "pattern": b.pattern})
-        dp = DevelopedPair(pid, blur_rgb, sharp_rgb, static, beta, info)
-        if on_pair is None:
-            pairs.append(dp)
-        else:
-            on_pair(dp)
+            wb_source = "grayworld"  # from the first sharp image, bilinearly demosaiced
+            wb = gray_world(demosaic(first_cs, first_s.pattern, method="bilinear"))
+        render_kw = dict(wb_gains=wb, camera_to_srgb=matrix, gamma=opts.gamma, refining_step=opts.refining_step,
+                         method=opts.demosaic)
+        warp = None
+        pairs, qa, writing = [], {}, None
+        for n, (pid, pair, static) in enumerate(wanted):
+            if n == 0:
+                b, s, cb, cs = first_b, first_s, first_cb, first_cs
+            else:
+                b, s, cb, cs = ahead.result()
+                ahead = pool.submit(corrected, wanted[n + 1][1]) if n + 1 < len(wanted) else None
+            sharp_job = pool.submit(timed_render, cs, s.pattern, **render_kw)
+            t0 = time.perf_counter()
+            if n == 0 and scene.reference:
+                # global registration of the two cameras on the static reference pair
+                warp = register_quads(quad_channels(cb, b.pattern), quad_channels(cs, s.pattern))
+            beta, info = estimate_beta(cb, cs, b.pattern, region=opts.beta_region, warp=warp,
+                                       saturated=b.saturated | s.saturated)
+            cb = apply_beta(cb, beta, b.pattern)
+            tick("beta", time.perf_counter() - t0)
+            blur_rgb = timed_render(cb, b.pattern, **render_kw)
+            sharp_rgb = sharp_job.result()
+            if static:
+                warp_px = None if warp is None else quad_warp_to_pixels(warp)
+                # the "before" images exist only for this figure: a bilinear demosaic (a small convolution)
+                # instead of two more full Menon demosaics per scene; the smoothed Delta-L of a static pair
+                # hardly depends on the demosaic (docs/commands/develop.md)
+                before_kw = {**render_kw, "method": "bilinear"}
+                before_s = pool.submit(render, s.bayer, s.pattern, **before_kw)
+                before_b = render(b.bayer, b.pattern, **before_kw)
+                qa = {"delta_l_before": reference_delta_l(before_s.result(), before_b, warp_px,
+                                                          sigma=opts.qa_sigma),
+                      "delta_l_after": reference_delta_l(sharp_rgb, blur_rgb, warp_px, sigma=opts.qa_sigma),
+                      "beta": beta.tolist()}
+            info.pop("warp", None)
+            info.update({"blur_raw": str(b.path), "sharp_raw": str(s.path), "pattern": b.pattern})
+            dp = DevelopedPair(pid, blur_rgb, sharp_rgb, static, beta, info)
+            if on_pair is None:
+                pairs.append(dp)
+            else:  # written while the next pair develops (one pair in flight: bounded memory)
+                if writing is not None:
+                    writing.result()
+                writing = pool.submit(on_pair, dp)
+        if writing is not None:
+            writing.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return DevelopedScene(scene.name, pairs, np.asarray(wb), wb_source,
                           None if warp is None else np.asarray(warp), qa, timings)
 
