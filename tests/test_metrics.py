@@ -111,3 +111,24 @@ def test_torch_versions_agree(pair):
     assert abs(psnr_batch(tp, tg, quantize=False).item() - psnr(pred, gt, mode="float")) < 1e-4
     batch = psnr_batch(torch.cat([tp, tg]), torch.cat([tg, tg]))
     assert batch.shape == (2,) and torch.isinf(batch[1])
+
+
+def test_image_scores_equal_the_single_metrics(pair):
+    """One quantisation and one SSIM map give the values of psnr/ssim/weighted_* called one by one."""
+    from lodetools.io.images import float_to_uint
+    from lodetools.metrics import image_scores
+
+    pred, gt = pair
+    mask = np.zeros(gt.shape[:2], bool)
+    mask[10:40, 20:70] = True
+    ref = {"psnr": psnr(pred, gt), "ssim": ssim(pred, gt), "psnrw": weighted_psnr(pred, gt, mask),
+           "ssimw": weighted_ssim(pred, gt, mask)}
+    assert image_scores(pred, gt, mask) == ref
+    # 8-bit images as stored (what eval reads) score exactly as their float32 decodings
+    p8, g8 = float_to_uint(pred), float_to_uint(gt)
+    assert image_scores(p8, g8, mask) == image_scores(p8 / np.float32(255), g8 / np.float32(255), mask)
+    assert image_scores(p8, g8, mask) == ref
+    out = image_scores(pred, gt, None, ("ssimw", "psnr"))
+    assert list(out) == ["ssimw", "psnr"] and np.isnan(out["ssimw"]) and out["psnr"] == ref["psnr"]
+    with pytest.raises(ValueError):
+        image_scores(pred, gt, mask, ("psnra",))

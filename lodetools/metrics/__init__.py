@@ -10,6 +10,7 @@ function                convention
                         c2=(0.03*255)^2 on the 0..255 scale
 :func:`weighted_psnr`   ReLoBlur official code: 10 log10(1 / (sum(m d^2) / sum(m) / 3))
 :func:`weighted_ssim`   ReLoBlur official code: SSIM map x mask (cropped 5 px) / sum(mask)
+:func:`image_scores`    the four above at once: one quantisation, one SSIM map
 :func:`aligned_metrics` RealBlur: intensity scaling, ECC homography, masked PSNR/SSIM
 :func:`delta_l`         ReLoBlur appendix Eq. (1)
 ======================  =====================================================
@@ -21,6 +22,7 @@ Batched torch versions for validation during training are in
 from lodetools.metrics.aligned import aligned_metrics
 from lodetools.metrics.delta_l import delta_l
 from lodetools.metrics.psnr_ssim import psnr, ssim, ssim_map
-from lodetools.metrics.weighted import weighted_psnr, weighted_ssim
+from lodetools.metrics.weighted import image_scores, weighted_psnr, weighted_ssim
 
-__all__ = ["psnr", "ssim", "ssim_map", "weighted_psnr", "weighted_ssim", "aligned_metrics", "delta_l"]
+__all__ = ["psnr", "ssim", "ssim_map", "weighted_psnr", "weighted_ssim", "image_scores", "aligned_metrics",
+           "delta_l"]

@@ -74,7 +74,11 @@ def psnr(pred: np.ndarray, gt: np.ndarray, *, mode: str = "8bit") -> float:
     23.18
     """
     _check(pred, gt)
-    a, b = to_eval_scale(pred, mode), to_eval_scale(gt, mode)
+    return psnr_scaled(to_eval_scale(pred, mode), to_eval_scale(gt, mode))
+
+
+def psnr_scaled(a: np.ndarray, b: np.ndarray) -> float:
+    """:func:`psnr` of two images already on the 0..255 scale (:func:`to_eval_scale`)."""
     mse = np.mean((a - b) ** 2)
     return float("inf") if mse == 0 else float(10.0 * np.log10(255.0 ** 2 / mse))
 
@@ -96,7 +100,26 @@ def ssim_map(pred: np.ndarray, gt: np.ndarray, *, mode: str = "8bit") -> np.ndar
     ndarray of float64, shape (H - 10, W - 10)
     """
     _check(pred, gt)
-    a, b = to_eval_scale(pred, mode), to_eval_scale(gt, mode)
+    return ssim_map_scaled(to_eval_scale(pred, mode), to_eval_scale(gt, mode))
+
+
+def ssim_map_scaled(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`ssim_map` of two images already on the 0..255 scale (:func:`to_eval_scale`).
+
+    One channel at a time, in place: five separable gaussian filters
+    (``cv2.sepFilter2D``, float64, reflected border, valid region kept) and
+    the Eq. (13) arithmetic in the order ``((2 mx my + c1) (2 sxy + c2)) /
+    ((mx^2 + my^2 + c1) (sxx + syy + c2))``, channels averaged as
+    ``(m_0 + m_1 + m_2) / 3``.
+
+    Parameters
+    ----------
+    a, b : ndarray of float64, (H, W, C) or (H, W)
+
+    Returns
+    -------
+    ndarray of float64, shape (H - 10, W - 10)
+    """
     if a.ndim == 2:
         a, b = a[:, :, None], b[:, :, None]
     if min(a.shape[:2]) < WIN_SIZE:
@@ -104,19 +127,37 @@ def ssim_map(pred: np.ndarray, gt: np.ndarray, *, mode: str = "8bit") -> np.ndar
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     k = cv2.getGaussianKernel(WIN_SIZE, SIGMA, cv2.CV_64F)  # separable: outer(k, k) is the window
     r = SSIM_BORDER
-    maps = []
+
+    def f(z):
+        return cv2.sepFilter2D(z, -1, k, k, borderType=cv2.BORDER_REFLECT)[r:-r, r:-r]
+
+    acc = None
     for c in range(a.shape[2]):
-        x, y = a[:, :, c], b[:, :, c]
-
-        def f(z):
-            return cv2.sepFilter2D(z, -1, k, k, borderType=cv2.BORDER_REFLECT)[r:-r, r:-r]
-
+        x, y = np.ascontiguousarray(a[:, :, c]), np.ascontiguousarray(b[:, :, c])
         mx, my = f(x), f(y)
-        sxx = f(x * x) - mx * mx
-        syy = f(y * y) - my * my
-        sxy = f(x * y) - mx * my
-        maps.append(((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2)))
-    return np.mean(maps, axis=0)
+        sxx, syy, sxy = f(x * x), f(y * y), f(x * y)
+        num = mx * my
+        sxy -= num
+        sxy *= 2
+        sxy += c2  # 2 sxy + c2
+        num *= 2
+        num += c1
+        num *= sxy  # (2 mx my + c1) (2 sxy + c2)
+        mx *= mx
+        my *= my
+        sxx -= mx
+        syy -= my
+        sxx += syy
+        sxx += c2  # sxx + syy + c2
+        mx += my
+        mx += c1
+        mx *= sxx  # (mx^2 + my^2 + c1) (sxx + syy + c2)
+        num /= mx
+        if acc is None:
+            acc = num
+        else:
+            acc += num
+    return acc / a.shape[2]
 
 
 def ssim(pred: np.ndarray, gt: np.ndarray, *, mode: str = "8bit") -> float:
