@@ -204,11 +204,11 @@ def test_missing_calibration_names_file_and_flag(calibrated, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("pattern", ["RGGB", "BGGR", "GRBG", "GBRG"])
-def test_compiled_menon_equals_colour_demosaicing(pattern):
-    """The compiled Menon is colour-demosaicing's float32 computation bit for bit (odd sizes, borders,
-    negative noise, both with and without the refining step)."""
+def test_compiled_demosaics_equal_colour_demosaicing(pattern):
+    """The compiled Menon and bilinear demosaics are colour-demosaicing's float32 computations bit for bit
+    (odd sizes, borders, negative noise, Menon with and without the refining step)."""
     from colour.utilities import set_default_float_dtype
-    from colour_demosaicing import demosaicing_CFA_Bayer_Menon2007
+    from colour_demosaicing import demosaicing_CFA_Bayer_bilinear, demosaicing_CFA_Bayer_Menon2007
 
     from lodetools.color.isp import demosaic
 
@@ -224,3 +224,9 @@ def test_compiled_menon_equals_colour_demosaicing(pattern):
         ours = demosaic(cfa, pattern, refining_step=refining)
         assert ours.dtype == np.float32 and ours.shape == (37, 50, 3)
         np.testing.assert_array_equal(ours, ref)
+    set_default_float_dtype(np.float32)
+    try:
+        ref = demosaicing_CFA_Bayer_bilinear(cfa, pattern)
+    finally:
+        set_default_float_dtype(np.float64)
+    np.testing.assert_array_equal(demosaic(cfa, pattern, method="bilinear"), ref)

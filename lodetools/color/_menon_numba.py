@@ -229,3 +229,37 @@ def _refine(r, g, b, mask, cm, row_r, row_b, col_r, col_b):
             if cm[i & 1, j & 1] == 0:
                 m = F32(_h3(dif, i, j, w)) if mask[i, j] else F32(_v3(dif, i, j, h))
                 b[i, j] = r[i, j] - m
+
+
+@nb.njit(**_OPTS)
+def _r(k, n):
+    """scipy.ndimage's default ``reflect`` index (``c b a | a b c | c b a``)."""
+    if n == 1:
+        return 0
+    p = 2 * n
+    k = k % p
+    return p - 1 - k if k >= n else k
+
+
+@nb.njit(**_OPTS)
+def bilinear(cfa, cm):
+    """colour-demosaicing's ``demosaicing_CFA_Bayer_bilinear`` in float32: each channel's masked plane
+    convolved with ``[[0,1,0],[1,4,1],[0,1,0]]/4`` (green) or ``[[1,2,1],[2,4,2],[1,2,1]]/4`` (red, blue),
+    scipy's ``reflect`` border, accumulated in float64. Returns (H, W, 3) float32."""
+    h, w = cfa.shape
+    wg = np.array([[0.0, 0.25, 0.0], [0.25, 1.0, 0.25], [0.0, 0.25, 0.0]])
+    wrb = np.array([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]])
+    out = np.empty((h, w, 3), F32)
+    for i in range(h):
+        for j in range(w):
+            acc = np.zeros(3)
+            for a in range(3):
+                ii = _r(i + a - 1, h)
+                for b in range(3):
+                    jj = _r(j + b - 1, w)
+                    c = cm[ii & 1, jj & 1]
+                    acc[c] += (wg[a, b] if c == 1 else wrb[a, b]) * np.float64(cfa[ii, jj])
+            out[i, j, 0] = acc[0]
+            out[i, j, 1] = acc[1]
+            out[i, j, 2] = acc[2]
+    return out

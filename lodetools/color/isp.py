@@ -24,18 +24,11 @@ References
 
 from __future__ import annotations
 
-import contextlib
-import threading
-
 import numpy as np
 
 from lodetools.color.crf import CRF
 from lodetools.errors import BadConfig
 from lodetools.io.bayer import channel_map, pattern_indices
-
-
-_F32_LOCK = threading.Lock()
-_F32_USERS = [0, None]  # active float32 demosaics, colour's previous default dtype
 
 
 def _import_colour():
@@ -75,28 +68,6 @@ def _import_colour():
     return colour
 
 
-@contextlib.contextmanager
-def _colour_float32():
-    """Run colour-science in float32 (2.5x faster Menon; max difference ~3e-7), then restore."""
-    _import_colour()
-    with np.printoptions():
-        import colour.constants
-        from colour.utilities import set_default_float_dtype
-
-    with _F32_LOCK:
-        if _F32_USERS[0] == 0:
-            _F32_USERS[1] = colour.constants.DTYPE_FLOAT_DEFAULT
-            set_default_float_dtype(np.float32)
-        _F32_USERS[0] += 1
-    try:
-        yield
-    finally:
-        with _F32_LOCK:
-            _F32_USERS[0] -= 1
-            if _F32_USERS[0] == 0:
-                set_default_float_dtype(_F32_USERS[1])
-
-
 def demosaic(bayer: np.ndarray, pattern: str, *, refining_step: bool = True,
              method: str = "menon", float32: bool = True) -> np.ndarray:
     """Demosaic a Bayer image.
@@ -115,7 +86,9 @@ def demosaic(bayer: np.ndarray, pattern: str, *, refining_step: bool = True,
         runs :func:`lodetools.color._menon_numba.menon`, colour-demosaicing's
         float32 computation step for step as compiled loops (equal to it bit
         for bit, about 4x faster, and without the GIL); ``float32=False``
-        calls colour-demosaicing in float64.
+        calls colour-demosaicing in float64. Bilinear in float32 is
+        :func:`lodetools.color._menon_numba.bilinear`, equal to
+        colour-demosaicing's bit for bit.
 
     Returns
     -------
@@ -124,21 +97,23 @@ def demosaic(bayer: np.ndarray, pattern: str, *, refining_step: bool = True,
     idx = pattern_indices(pattern)
     if method not in ("menon", "bilinear"):
         raise BadConfig(f"unknown demosaicing method {method!r}: expected menon or bilinear")
-    if method == "menon" and float32:
-        from lodetools.color._menon_numba import menon
+    if float32:  # without colour-science (its import alone costs about 1 s)
+        from lodetools.color import _menon_numba
 
         cfa = np.ascontiguousarray(bayer, np.float32)
-        return menon(cfa, np.asarray(idx, np.int64).reshape(2, 2), bool(refining_step))
+        cm = np.asarray(idx, np.int64).reshape(2, 2)
+        if method == "bilinear":
+            return _menon_numba.bilinear(cfa, cm)
+        return _menon_numba.menon(cfa, cm, bool(refining_step))
     _import_colour()
     with np.printoptions():  # as colour-science, colour-demosaicing sets numpy's print mode on import
         from colour_demosaicing import demosaicing_CFA_Bayer_bilinear, demosaicing_CFA_Bayer_Menon2007
 
-    cfa = np.asarray(bayer, np.float32 if float32 else np.float64)
-    with _colour_float32() if float32 else contextlib.nullcontext():
-        if method == "menon":
-            rgb = demosaicing_CFA_Bayer_Menon2007(cfa, pattern.upper(), refining_step=refining_step)
-        else:
-            rgb = demosaicing_CFA_Bayer_bilinear(cfa, pattern.upper())
+    cfa = np.asarray(bayer, np.float64)
+    if method == "menon":
+        rgb = demosaicing_CFA_Bayer_Menon2007(cfa, pattern.upper(), refining_step=refining_step)
+    else:
+        rgb = demosaicing_CFA_Bayer_bilinear(cfa, pattern.upper())
     return np.asarray(rgb, np.float32)
 
 
