@@ -6,7 +6,7 @@ import torch
 
 from lodetools.cli import main as cli_main
 from lodetools.io.images import read_image, write_image
-from lodetools.train.inference import pad_to_multiple, predict_image, tile_starts
+from lodetools.train.inference import pad_to_multiple, predict_image, tile_spans
 from lodetools.train.checkpoint import model_record, save_checkpoint
 from lodetools.train.registry import build_model
 
@@ -30,8 +30,9 @@ def ckpt(tmp_path_factory):
 
 
 def test_tiles_cover_and_padding():
-    assert tile_starts(100, 40, 8) == [0, 32, 60]
-    assert tile_starts(30, 40, 8) == [0]
+    assert tile_spans(100, 40, 8) == [(0, 39), (31, 70), (61, 100)]    # 3 tiles of 39, not of 40
+    assert tile_spans(30, 40, 8) == [(0, 30)]
+    assert tile_spans(1280, 512, 32, 16) == [(0, 448), (416, 864), (832, 1280)]  # on the 16-px grid
     x = torch.arange(2 * 5 * 7, dtype=torch.float32).view(1, 2, 5, 7)
     p = pad_to_multiple(x, 4)
     assert p.shape == (1, 2, 8, 8) and torch.equal(p[..., :5, :7], x)

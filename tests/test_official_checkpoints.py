@@ -354,11 +354,11 @@ def test_tiles_equal_whole_image_away_from_seams():
     with torch.no_grad():
         whole = predict_tensor(model, x.detach(), multiple=4, tile=0)[0]
         tiled = predict_tensor(model, x.detach(), multiple=4, tile=tile, overlap=overlap)[0]
-    from lodetools.train.inference import tile_starts
+    from lodetools.train.inference import tile_spans
     far = np.ones((H, W), bool)
     for axis, n in ((0, H), (1, W)):
-        for s in tile_starts(n, tile, overlap):
-            for edge in (s, s + tile):
+        for s0, s1 in tile_spans(n, tile, overlap, 4):
+            for edge in (s0, s1):
                 if 0 < edge < n:                      # a tile edge inside the image
                     lo, hi = max(0, edge - radius - 1), min(n, edge + radius + 1)
                     if axis == 0:

@@ -135,16 +135,25 @@ def deblur_files(jobs: list[Job], checkpoint, *, tile: int = 512, overlap: int =
 
         from tqdm import tqdm
         bar = tqdm(total=len(todo), desc="deblur", unit="img", file=sys.stderr, disable=not sys.stderr.isatty())
-    for j in todo:
-        img = read_image(j.src)
-        pred = predict_image(model, img, predict=predict, multiple=multiple, tile=tile, overlap=overlap,
-                             device=dev, amp=amp and dev.type == "cuda")
-        j.dst.parent.mkdir(parents=True, exist_ok=True)
-        write_image(j.dst, pred, bit_depth=8)
+    threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        # torch's threads wait at every operator's barrier: on busy cores more threads are
+        # slower than fewer (lodetools.parallel); decided once, restored afterwards
+        from lodetools.parallel import cpu_threads
+        torch.set_num_threads(min(threads, cpu_threads()))
+    try:
+        for j in todo:
+            img = read_image(j.src)
+            pred = predict_image(model, img, predict=predict, multiple=multiple, tile=tile, overlap=overlap,
+                                 device=dev, amp=amp and dev.type == "cuda")
+            j.dst.parent.mkdir(parents=True, exist_ok=True)
+            write_image(j.dst, pred, bit_depth=8)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        torch.set_num_threads(threads)
         if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+            bar.close()
     return {"written": len(todo), "skipped": len(jobs) - len(todo)}
 
 
