@@ -20,11 +20,22 @@ Comparisons:
   pair + ``cv2.remap`` of every blur image + the ``cv2.imwrite`` calls.
 - ``lbs``: the PNG encoding of its three images per sample at OpenCV's default
   level plus its compositing (``synthesize_lbs``), per sample.
+- ``eval`` (psnr, ssim, psnrw, ssimw): ``cv2.imread`` of both images,
+  scikit-image ``peak_signal_noise_ratio`` and gaussian ``structural_similarity``
+  (PSNR and SSIM only), per image, at ReLoBlur's 2152x1436.
+- ``deblur`` (LBAG at its recipe width: base 32, 20 residual blocks; random
+  weights; ``--tile 512 --overlap 32``): build the network, load the weights,
+  ``cv2.imread``, one whole-image forward under ``torch.inference_mode``,
+  ``cv2.imwrite``, at 1280x720; both on the same torch thread count.
+- ``masks`` (recipe ``reloblur``, one scene of 5 pairs and its static pair, in
+  place): Algorithm 1 with cv2 (``imread``, the MOG2 ``apply`` calls, OR,
+  erode, dilate, ``imwrite``), per pair, at 2152x1436.
 
 Usage::
 
     python benchmarks/bench_e2e.py                       # every command
     python benchmarks/bench_e2e.py synthesize lbs        # some
+    python benchmarks/bench_e2e.py --only eval,deblur    # the same, comma-separated
     python benchmarks/bench_e2e.py --workers 2 synthesize   # the --workers scaling rows too
 """
 
@@ -288,6 +299,175 @@ def bench_lbs(size, tmp: Path, count: int = 6) -> list:
                 note="comparison: its compositing + 3 cv2.imwrite")]
 
 
+# --------------------------------------------------------------------------- eval
+
+def make_eval_dataset(root: Path, size, n: int) -> tuple[Path, Path]:
+    """A paired dataset of ``n`` photographs (blur, sharp, mask) and a folder of predictions."""
+    import cv2
+
+    from lodetools.io.images import write_image
+    from lodetools.io.layout import write_pair
+    from lodetools.io.manifest import ManifestWriter, write_dataset_json
+    from lodetools.sim.photos import photo
+
+    h, w = size
+    data, pred = root / "data", root / "pred"
+    rng = np.random.default_rng(0)
+    src = cv2.resize(photo("chelsea"), (w, h), interpolation=cv2.INTER_CUBIC)
+    with ManifestWriter(data / "manifest.jsonl") as wr:
+        for i in range(n):
+            sharp = np.clip(np.roll(src, 37 * i, axis=1) + rng.normal(0, 0.01, src.shape), 0, 1).astype(np.float32)
+            blur = cv2.GaussianBlur(sharp, (0, 0), 2.0)
+            mask = np.zeros((h, w), bool)
+            mask[h // 7:h * 5 // 8, w // 7:w * 4 // 7] = True
+            wr.append(write_pair(data, "test", "s1", f"{i:04d}", {"blur": blur, "sharp": sharp, "mask": mask}))
+            write_image(pred / "test" / "s1" / f"{i:04d}.png", np.clip(0.5 * (blur + sharp), 0, 1))
+    write_dataset_json(data, command="bench", params={}, recipe=None, counts={"pairs": n})
+    return data, pred
+
+
+def handwritten_eval(data: Path, pred: Path) -> list:
+    """What a user writes by hand: ``cv2.imread`` both images, scikit-image PSNR and gaussian SSIM."""
+    import cv2
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    out = []
+    for p in sorted((pred / "test" / "s1").glob("*.png")):
+        a = cv2.imread(str(p))
+        b = cv2.imread(str(data / "test" / "s1" / "sharp" / p.name))
+        out.append((peak_signal_noise_ratio(b, a, data_range=255),
+                    structural_similarity(b, a, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                          data_range=255, channel_axis=2)))
+    return out
+
+
+def lodetools_eval(data: Path, pred: Path, out: Path):
+    from lodetools.pipelines.evaluate import EvalInputs, EvalParams, run
+    from lodetools.runner import RunOptions
+
+    return run(EvalInputs(pred=pred, gt=data), EvalParams(metrics=("psnr", "ssim", "psnrw", "ssimw")),
+               RunOptions(out=out, quiet=True, overwrite=True))
+
+
+def bench_eval(size, tmp: Path, n: int = 4) -> list:
+    h, w = size
+    data, pred = make_eval_dataset(tmp, size, n)
+    lodetools_eval(data, pred, tmp / "warm")
+    ours, theirs, load = interleaved(lambda: lodetools_eval(data, pred, tmp / "ours"),
+                                     lambda: handwritten_eval(data, pred))
+    return [row("eval", f"{w}x{h}", ours / n, theirs / n, load, per="image",
+                note=f"psnr,ssim,psnrw,ssimw vs PSNR + SSIM only; {n} images")]
+
+
+# --------------------------------------------------------------------------- deblur
+
+def handwritten_deblur(ckpt: Path, src: Path, dst: Path) -> None:
+    """What a user writes by hand: build LBAG, load the weights, one forward of the whole image, imwrite."""
+    import cv2
+    import torch
+
+    from lodetools.nets.lbag import build_lbag
+
+    model = build_lbag(**torch.load(ckpt, map_location="cpu", weights_only=True)["net_opts"])
+    model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["model"])
+    model.eval()
+    img = cv2.cvtColor(cv2.imread(str(src)), cv2.COLOR_BGR2RGB)
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float().div_(255)
+    with torch.inference_mode():
+        y = model(x).final
+    out = (y[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    cv2.imwrite(str(dst), cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+
+
+def lodetools_deblur(ckpt: Path, src: Path, out: Path, tile: int = 512):
+    from lodetools.pipelines.deblur import DeblurInputs, DeblurParams, run
+    from lodetools.runner import RunOptions
+
+    return run(DeblurInputs(checkpoint=ckpt, source=src), DeblurParams(tile=tile),
+               RunOptions(out=out, quiet=True, overwrite=True, device="cpu"))
+
+
+def bench_deblur(size, tmp: Path, threads: int | None = None) -> list:
+    """LBAG at its recipe width (MIMO-UNet+ body: base 32, 20 residual blocks), random weights."""
+    import cv2
+    import torch
+
+    from lodetools.sim.photos import photo
+    from lodetools.train.checkpoint import model_record, save_checkpoint
+    from lodetools.train.registry import build_model
+
+    h, w = size
+    from lodetools.parallel import cpu_threads
+
+    torch.set_num_threads(threads or cpu_threads())  # both sides alike; deblur may take fewer when busy
+    torch.manual_seed(0)
+    opts = {"base": 32, "num_res": 20}
+    ckpt = tmp / "lbag.pt"
+    save_checkpoint(ckpt, model_record("lbag", opts, build_model("lbag", opts)))
+    src = tmp / "blur.png"
+    img = cv2.resize(photo("chelsea"), (w, h), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(str(src), cv2.cvtColor((img * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR))
+    rows = []
+    ours, theirs, load = interleaved(lambda: lodetools_deblur(ckpt, src, tmp / "ours"),
+                                     lambda: handwritten_deblur(ckpt, src, tmp / "hand.png"))
+    rows.append(row("deblur", f"{w}x{h} LBAG", ours, theirs, load, per="image",
+                    note=f"--tile 512 --overlap 32 vs one whole-image forward; torch {torch.get_num_threads()} threads"))
+    return rows
+
+
+# --------------------------------------------------------------------------- masks
+
+def handwritten_masks(data: Path, p) -> None:
+    """What a user writes by hand: Algorithm 1 with cv2 (imread, MOG2 ``apply``, OR, erode, dilate, imwrite)."""
+    import cv2
+
+    for scene in sorted((data / "train").iterdir()):
+        ids = sorted(f.stem for f in (scene / "sharp").glob("*.png") if f.stem != "reference")
+        imgs = {(k, i): cv2.imread(str(scene / k / f"{i}.png")) for k in ("sharp", "blur")
+                for i in ids + ["reference"]}
+        er = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (p.erode, p.erode))
+        di = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (p.dilate, p.dilate))
+        (scene / "hand").mkdir(exist_ok=True)
+        for t in ids:
+            fg = []
+            for k in ("sharp", "blur"):
+                m = cv2.createBackgroundSubtractorMOG2(p.history, p.var_threshold, p.detect_shadows)
+                for _ in range(p.init_frames):
+                    m.apply(imgs[k, "reference"])
+                for i in ids:
+                    if i != t:
+                        m.apply(imgs[k, i])
+                fg.append(m.apply(imgs[k, t], learningRate=0))
+            mask = ((fg[0] > 1) | (fg[1] > 1)).astype(np.uint8) * 255
+            cv2.imwrite(str(scene / "hand" / f"{t}.png"), cv2.dilate(cv2.erode(mask, er), di))
+
+
+def lodetools_masks(data: Path, p):
+    from lodetools.pipelines.masks import MasksParams, run
+    from lodetools.runner import RunOptions
+
+    return run(data, MasksParams(lbfmg=p), RunOptions(out=data, quiet=True, overwrite=True))
+
+
+def bench_masks(size, tmp: Path, n_pairs: int = 5) -> list:
+    """One scene of ``n_pairs`` pairs and its static pair (the synthetic masks world), masked in place."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from masks_world import make_scene, write_dataset
+
+    from lodetools.masks.lbfmg import LBFMGParams
+    from lodetools.recipe import load_recipe
+
+    h, w = size
+    p = LBFMGParams.from_dict(load_recipe("reloblur", "masks")[1])
+    data = tmp / "data"
+    write_dataset(data, [make_scene(np.random.default_rng(0), size, n_pairs=n_pairs, subframes=7)])
+    lodetools_masks(data, p)
+    ours, theirs, load = interleaved(lambda: lodetools_masks(data, p), lambda: handwritten_masks(data, p))
+    return [row("masks", f"{w}x{h}", ours / n_pairs, theirs / n_pairs, load, per="pair",
+                note=f"recipe reloblur, 1 scene of {n_pairs} pairs + static; cv2 script: imread, MOG2, "
+                     "morphology, imwrite")]
+
+
 # --------------------------------------------------------------------------- main
 
 BENCHES = {
@@ -295,6 +475,9 @@ BENCHES = {
     "develop": (bench_develop, (1436, 2152)),
     "align": (bench_align, (1436, 2152)),
     "lbs": (bench_lbs, (720, 1280)),
+    "eval": (bench_eval, (1436, 2152)),
+    "deblur": (bench_deblur, (720, 1280)),
+    "masks": (bench_masks, (1436, 2152)),
 }
 
 
@@ -310,8 +493,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("commands", nargs="*", help=f"some of {', '.join(BENCHES)} (default: all)")
     ap.add_argument("--workers", type=int, default=1, help="also time synthesize with this many workers")
+    ap.add_argument("--only", default="", help="comma-separated subset, e.g. --only eval,deblur")
     args = ap.parse_args(argv)
-    names = args.commands or list(BENCHES)
+    names = args.commands + [n for n in args.only.split(",") if n] or list(BENCHES)
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        ap.error(f"unknown command(s) {', '.join(unknown)}; known: {', '.join(BENCHES)}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="lodetools_e2e_") as d:
         for name in names:
