@@ -35,10 +35,11 @@ Example:
               help="A folder of images: read its sub-folders too (output keeps their paths). Sharp images "
                    "and masks (*_sharp, *_gt, sharp/, gt/, GT/, mask/) are never inputs.")
 @click.option("--tile", type=click.IntRange(min=0), default=512, show_default=True,
-              help="Tile side in pixels (0: whole image at once, as the authors' inference scripts run; "
-                   "tiles differ from it only near the seams).")
+              help="Largest tile side in pixels; each axis is cut into the fewest equal tiles that fit "
+                   "(0: whole image at once, as the authors' inference scripts run; tiles differ from it "
+                   "only near the seams).")
 @click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True,
-              help="Tile overlap in pixels, blended with a linear ramp.")
+              help="Smallest tile overlap in pixels, blended with a linear ramp.")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda > mps > cpu) or a torch device.")
 @click.option("--amp/--no-amp", default=True, show_default=True, help="fp16 autocast on CUDA.")
 @click.option("--overwrite", is_flag=True, help="Redo images whose output already exists.")

@@ -190,12 +190,13 @@ class DeblurParams:
     recursive : bool
         A plain folder's sub-folders are read too.
     tile : int
-        Tile side in pixels (0: the whole image at once, as the authors'
-        inference scripts run); tiles keep the memory bounded for full-size
-        images (ReLoBlur: 2152x1436) and change the output only near the
-        seams.
+        Largest tile side in pixels (0: the whole image at once, as the
+        authors' inference scripts run); each axis is cut into the fewest
+        equal tiles that fit (:func:`lodetools.train.inference.tile_spans`).
+        Tiles keep the memory bounded for full-size images (ReLoBlur:
+        2152x1436) and change the output only near the seams.
     overlap : int
-        Tile overlap in pixels, blended with a linear ramp (smaller than ``tile``).
+        Smallest tile overlap in pixels, blended with a linear ramp (smaller than ``tile``).
     amp : bool
         fp16 autocast on CUDA.
     net : str, optional
