@@ -41,6 +41,7 @@ import functools
 import hashlib
 import io
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -146,19 +147,41 @@ def _align_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sharp
         raise MissingInput(f"scene {scene.name!r} has no static reference pair (reference_blur / "
                            "reference_sharp): align estimates the cameras' flow on it", scene.folder)
     rig = read_rig_config(raw_pairs)
-    dev = develop_scene(scene, *read_calibrations(calib_blur, calib_sharp), rig=rig, options=develop_options)
-    ref = dev.pairs[0]
-    assert ref.static and ref.id == REFERENCE_ID
-    flow, finfo = scene_flow(ref.sharp, ref.blur, method=method, densify=densify,
-                             residual_threshold=residual_threshold, flow_options=flow_options)
+    # the flow of the reference pair (developed first) is estimated while the other pairs develop
+    pool = ThreadPoolExecutor(2, thread_name_prefix="lodetools-align")
+    try:
+        return _align_developed(scene, pool, rig=rig, out=out, raw_pairs=raw_pairs, calib_blur=calib_blur,
+                                calib_sharp=calib_sharp, develop_options=develop_options, split=split,
+                                bit_depth=bit_depth, method=method, densify=densify,
+                                residual_threshold=residual_threshold, flow_options=flow_options,
+                                png_compression=png_compression)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _align_developed(scene, pool, *, rig, out, raw_pairs, calib_blur, calib_sharp, develop_options, split,
+                     bit_depth, method, densify, residual_threshold, flow_options, png_compression):
+    pairs, flow_job = [], []
+
+    def developed(p):
+        pairs.append(p)
+        if not flow_job:
+            assert p.static and p.id == REFERENCE_ID
+            flow_job.append(pool.submit(scene_flow, p.sharp, p.blur, method=method, densify=densify,
+                                        residual_threshold=residual_threshold, flow_options=flow_options))
+
+    dev = develop_scene(scene, *read_calibrations(calib_blur, calib_sharp), rig=rig, options=develop_options,
+                        on_pair=developed)
+    dev.pairs = pairs
+    flow, finfo = flow_job[0].result()
     flow_rel = f"{safe_name(split, what='split')}/{safe_name(dev.name, what='scene name')}/flow.npy"
     data = _npy_bytes(flow)
     atomic_write_bytes(confined(out, flow_rel), data)
     flow_info = {"method": method, "options": flow_options, "densify": "fgs" if densify else "none",
                  "file": flow_rel, "sha256": hashlib.sha256(data).hexdigest(), **finfo}
     valid = valid_mask(flow)
-    records = []
-    for p in dev.pairs:
+
+    def one(p):
         aligned, _ = warp_image(p.blur, flow)
         images = {"blur": aligned, "sharp": p.sharp}
         if p.static:  # kept so reports can show the static pair before and after alignment
@@ -191,8 +214,10 @@ def _align_scene(item: WorkItem, rng, *, out, raw_pairs, calib_blur, calib_sharp
             if dev.qa:
                 qa["develop"] = dev.qa
             rec["qa"] = _round(qa)
-        records.append(rec)
-    return records
+        return rec
+
+    # two pairs warped, encoded and written at once (cv2 releases the GIL)
+    return list(pool.map(one, dev.pairs))
 
 
 @dataclass(frozen=True)
