@@ -168,12 +168,12 @@ def bench_synthesize(size, tmp: Path, workers=(1,)) -> list:
 
 # --------------------------------------------------------------------------- develop / align
 
-def make_rig(tmp: Path, size) -> Path:
-    """A one-scene synthetic rig (reference, whiteboard, one capture) with both cameras calibrated."""
+def make_rig(tmp: Path, size, scenes: int = 1) -> Path:
+    """A synthetic rig (per scene: reference, whiteboard, one capture) with both cameras calibrated."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from _rig import calibrated_rig
 
-    return calibrated_rig(tmp / "rig", size=size, scenes=1, captures=1)
+    return calibrated_rig(tmp / f"rig{scenes}", size=size, scenes=scenes, captures=1)
 
 
 def _bare_develop(raw: Path, out: Path, *, flow: bool = False) -> None:
@@ -211,12 +211,12 @@ def _bare_develop(raw: Path, out: Path, *, flow: bool = False) -> None:
     set_default_float_dtype(np.float64)
 
 
-def _lodetools_raw(command: str, rig: Path, out: Path) -> None:
+def _lodetools_raw(command: str, rig: Path, out: Path, workers: int = 1) -> None:
     from lodetools.pipelines.develop import DevelopParams, RawInputs
     from lodetools.runner import RunOptions
 
     inputs = RawInputs(rig / "raw", rig / "cal" / "blur.toml", rig / "cal" / "sharp.toml")
-    opts = RunOptions(out=out, quiet=True, overwrite=True)
+    opts = RunOptions(out=out, quiet=True, overwrite=True, workers=workers)
     if command == "develop":
         from lodetools.pipelines.develop import run
 
@@ -238,8 +238,21 @@ def _bench_raw(command: str, size, tmp: Path) -> list:
                 note="whiteboard, registration, QA included in lodetools")]
 
 
-def bench_develop(size, tmp: Path) -> list:
-    return _bench_raw("develop", size, tmp)
+def bench_develop(size, tmp: Path, workers=(1,)) -> list:
+    rows = _bench_raw("develop", size, tmp)
+    for k in workers:
+        if k == 1:
+            continue
+        rig = make_rig(tmp, size, scenes=2)  # two scenes, so that two worker processes have an item each
+
+        def both(k):
+            return lambda: _lodetools_raw("develop", rig, tmp / "ours_workers", workers=k)
+
+        t1, tk, loadk = interleaved(both(1), both(k))
+        h, w = size
+        rows.append(row("develop", f"{w}x{h} x2 scenes", tk / 4, t1 / 4, loadk, per="pair",
+                        note=f"--workers {k} vs --workers 1 (comparison column)"))
+    return rows
 
 
 def bench_align(size, tmp: Path) -> list:
@@ -492,7 +505,7 @@ def print_table(rows, file=sys.stdout):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("commands", nargs="*", help=f"some of {', '.join(BENCHES)} (default: all)")
-    ap.add_argument("--workers", type=int, default=1, help="also time synthesize with this many workers")
+    ap.add_argument("--workers", type=int, default=1, help="also time synthesize and develop with this many workers")
     ap.add_argument("--only", default="", help="comma-separated subset, e.g. --only eval,deblur")
     args = ap.parse_args(argv)
     names = args.commands + [n for n in args.only.split(",") if n] or list(BENCHES)
@@ -505,7 +518,7 @@ def main(argv=None):
             fn, size = BENCHES[name]
             tmp = Path(d) / name
             tmp.mkdir()
-            kw = {"workers": (1, args.workers)} if name == "synthesize" and args.workers > 1 else {}
+            kw = {"workers": (1, args.workers)} if name in ("synthesize", "develop") and args.workers > 1 else {}
             rows += fn(size, tmp, **kw)
             print_table(rows[-1:])
     print()
