@@ -58,6 +58,35 @@ def test_quality_figures_within_the_issues_bounds(demo_dir):
     assert not failed, failed
 
 
+def test_networks_are_scored_against_the_blurred_input(demo_dir):
+    """demo.json states each network's training settings and its weighted-PSNR margin over the input."""
+    from lodetools.pipelines.demo import PRESETS
+
+    doc = json.loads((demo_dir / "demo.json").read_text())
+    fig = doc["figures"]
+    for net in ("lbag", "bladenet", "simplenet", "aspdc"):
+        assert fig[f"{net}.psnrw_over_input"] == pytest.approx(fig[f"{net}.psnrw"] - fig["input.psnrw"])
+        assert doc["training"][net]["iters"] == PRESETS["quick"].iters
+    lbag = json.loads((demo_dir / "runs" / "lbag" / "config.json").read_text())
+    assert lbag["iters"] == doc["training"]["lbag"]["iters"]
+
+
+def test_full_demo_checks_that_lbag_beats_the_blurred_input():
+    """The default demo (not run in CI: about 8 minutes) bounds LBAG's margin over the input, with its
+    own settings; the bound reaches demo.json as every other bound does."""
+    from lodetools.pipelines.demo import PRESETS
+    from lodetools.sim.checks import BOUNDS, check_bounds
+    from lodetools.train.options import config_from
+
+    p = PRESETS["default"]
+    op, bound = p.deblur_bounds["lbag.psnrw_over_input"]
+    assert op == ">=" and bound > 0
+    assert p.train["lbag"]["iters"] > p.iters
+    config_from("lbag", {"data": "d", "out": "o", **p.train["lbag"]})  # valid training options
+    got = check_bounds({"lbag.psnrw_over_input": bound / 2}, {**BOUNDS, **p.deblur_bounds})
+    assert got == [{"name": "lbag.psnrw_over_input", "value": bound / 2, "op": ">=", "bound": bound, "met": False}]
+
+
 def test_report_reads_bounds_and_conventions_from_the_files(tmp_path):
     """The report shows what demo.json and summary.json state, not constants of the pipelines."""
     from lodetools.report import build_report
@@ -75,6 +104,27 @@ def test_report_reads_bounds_and_conventions_from_the_files(tmp_path):
     text = build_report(tmp_path)
     assert "&lt;= 0.125" in text and "&gt;= 0.75" in text and "NOT met" in text
     assert "a stated convention" in text
+
+
+def test_report_notes_a_network_below_the_blurred_input(tmp_path):
+    """A network whose weighted PSNR is below the blurred input's gets one line in its row; others none."""
+    from lodetools.report import build_report
+
+    figures = {"input.psnrw": 25.96, "lbag.psnrw": 26.31, "bladenet.psnrw": 16.9, "input.psnr": 34.66}
+    (tmp_path / "demo.json").write_text(json.dumps({"preset": "default", "seed": 0, "stages": [], "bounds": [],
+                                                    "figures": figures, "training": {"bladenet": {"iters": 40}}}))
+    for run, value in (("input", 25.96), ("lbag", 26.31), ("bladenet", 16.9)):
+        pred = tmp_path / "runs" / run / "pred"
+        pred.mkdir(parents=True)
+        (pred / "summary.json").write_text(json.dumps({"summary": {"psnrw": {"mean": value}}, "count": 2}))
+    rows = {}
+    for row in build_report(tmp_path).split("<tr>")[1:]:
+        cells = [c.split("</td>")[0] for c in row.split("<td>")[1:]]
+        if cells:
+            rows[cells[0]] = cells
+    assert "Below the blurred input" in rows["bladenet"][-1]
+    assert "16.90 vs 25.96 dB" in rows["bladenet"][-1] and "40 training iterations" in rows["bladenet"][-1]
+    assert rows["lbag"][-1] == "" and rows["input"][-1] == ""
 
 
 class _Checker(HTMLParser):

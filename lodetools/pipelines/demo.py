@@ -4,7 +4,10 @@ The demo calls each pipeline's ``run`` in process, on data the synthetic
 world makes, then measures each stage against the world's ground truth
 (:mod:`lodetools.sim.checks`) and writes ``demo.json`` (stage times, quality
 figures, and every bound with its operator, value and verdict) and
-``report.html``::
+``report.html``. Each network is scored against the blurred input itself
+(``<net>.psnrw_over_input``, dB on the blurred regions); the default preset
+trains LBAG long enough to beat it and bounds that margin, and the report
+names each network that stays below the input::
 
     OUT/world/        sim              (clips, RAW rig, mini VOC + truth)
     OUT/lode/         synthesize       (LODE-style averaging of the clips)
@@ -45,6 +48,10 @@ class Preset:
     crop: dict
     batch: int
     net_opts: dict = field(default_factory=dict)
+    #: per network, training options (:data:`lodetools.train.options.FIELDS`) replacing the above
+    train: dict = field(default_factory=dict)
+    #: bounds on the networks' figures against the blurred input, checked like :data:`checks.BOUNDS`
+    deblur_bounds: dict = field(default_factory=dict)
 
 
 #: tiny networks so that four of them train in seconds on a CPU
@@ -65,9 +72,19 @@ _SMALL = {
 _CROP_QUICK = {"lbag": 64, "bladenet": 32, "simplenet": 32, "aspdc": 32}
 _CROP = {"lbag": 64, "bladenet": 64, "simplenet": 48, "aspdc": 48}
 
+#: LBAG in the default demo: long enough to deblur (beat the blurred input on the blurred
+#: regions) in about two minutes of two CPU cores. A width-8 LBAG learns faster per second
+#: than a wider one; every crop is centred on a blurred pixel (ReLoBlur's blur-aware cropping
+#: with p = 1, as the blurred edges are a few per cent of the pixels); and the loss has no
+#: shift tolerance (``shift=0``): LBS pairs are aligned by construction, and the 9 shifted
+#: copies of the official loss cost four times the network's own step at this width.
+_LBAG_DEMO = {"iters": 900, "batch": 8, "lr": 2e-3, "lr_milestones": "0.7", "bapc_p": 1.0,
+              "net_opts": "base=8,num_res=1,dropout=0", "loss": "shift=0"}
+
 PRESETS = {
     "quick": Preset("test", 2, 16, 4, 60, 8, _CROP_QUICK, 2, _TINY),
-    "default": Preset("demo", 3, 96, 12, 300, 60, _CROP, 4, _SMALL),
+    "default": Preset("demo", 3, 96, 12, 300, 60, _CROP, 4, _SMALL, train={"lbag": _LBAG_DEMO},
+                      deblur_bounds={"lbag.psnrw_over_input": (">=", 0.15)}),
 }
 
 METRICS = ("psnr", "ssim", "psnrw", "ssimw")
@@ -118,7 +135,8 @@ def run(inputs, params: DemoParams, opts: RunOptions) -> RunSummary:
     RunSummary
         ``done``: the stages; ``info``: the content of ``OUT/demo.json``
         (``stages`` with seconds and figures, ``figures``, ``bounds``: a list
-        of ``{"name", "value", "op", "bound", "met"}``, ``preset``, ``seed``).
+        of ``{"name", "value", "op", "bound", "met"}``, ``training``: each
+        network's training options, ``preset``, ``seed``).
     """
     from lodetools.pipelines import (align, blur_ratio, calibrate_color, deblur, evaluate, lbs, masks, sim,
                                      synthesize)
@@ -193,15 +211,21 @@ def run(inputs, params: DemoParams, opts: RunOptions) -> RunSummary:
             from lodetools.train.trainer import train as train_net
 
             run_dir = out / "runs" / net
-            values = {"data": out / "lbs", "out": run_dir, "iters": p.iters, "crop": p.crop[net],
-                      "batch": p.batch, "net_opts": p.net_opts[net], "val_data": out / "lbs-val",
-                      "val_every": max(1, p.iters // 4), "val_images": 2, "workers": 0, "seed": seed}
+            settings = {"iters": p.iters, "crop": p.crop[net], "batch": p.batch, "net_opts": p.net_opts[net],
+                        **p.train.get(net, {})}
+            training[net] = settings
+            values = {"data": out / "lbs", "out": run_dir, "val_data": out / "lbs-val",
+                      "val_every": max(1, settings["iters"] // 4), "val_images": 2, "workers": 0, "seed": seed,
+                      **settings}
             if net == "bladenet":
                 values["global_data"] = [out / "lode"]
             train_net(config_from(net, values), overwrite=True, quiet=True)
             deblur.run(deblur.DeblurInputs(run_dir / "model.pt", out / "lbs-val"), deblur.DeblurParams(split="val"),
                        at(run_dir / "pred", overwrite=True))
-            return score(run_dir / "pred", net)
+            res = score(run_dir / "pred", net)
+            # what the network adds on the blurred regions over the blurred input itself (dB)
+            res[f"{net}.psnrw_over_input"] = res[f"{net}.psnrw"] - figures["input.psnrw"]
+            return res
         return _run
 
     def baseline():
@@ -224,7 +248,8 @@ def run(inputs, params: DemoParams, opts: RunOptions) -> RunSummary:
               Stage("align", align_stage), Stage("masks", masks_stage), Stage("lbs", lbs_stage),
               Stage("input baseline", baseline)]
     stages += [Stage(f"train+deblur+eval {n}", train(n)) for n in ("lbag", "bladenet", "simplenet", "aspdc")]
-    doc = {"preset": params.preset, "seed": seed, "stages": [], "figures": figures}
+    training: dict = {}
+    doc = {"preset": params.preset, "seed": seed, "stages": [], "figures": figures, "training": training}
     t_all = time.perf_counter()
     for i, st in enumerate(stages, 1):
         t0 = time.perf_counter()
@@ -234,7 +259,7 @@ def run(inputs, params: DemoParams, opts: RunOptions) -> RunSummary:
         doc["stages"].append({"name": st.name, "seconds": round(dt, 2), "figures": res})
         shown = ", ".join(f"{k.split('.', 1)[1]} {_fmt(v)}" for k, v in res.items())
         log(f"[{i}/{len(stages) + 1}] {st.name}: {dt:.1f} s{'  (' + shown + ')' if shown else ''}")
-        doc["bounds"] = checks.check_bounds(figures)
+        doc["bounds"] = checks.check_bounds(figures, {**checks.BOUNDS, **p.deblur_bounds})
         doc["total_seconds"] = round(time.perf_counter() - t_all, 2)
         atomic_write_text(out / "demo.json", json.dumps(doc, indent=2) + "\n")
     t0 = time.perf_counter()

@@ -282,6 +282,39 @@ def section_training(root: Path) -> str:
     return "<h2>Training</h2>" + _img(figure_data_uri(fig), "training curves")
 
 
+def below_input_notes(root: Path, metric: str = "psnrw") -> dict:
+    """One plain line per network of ``demo.json`` that scores below the blurred input.
+
+    A deblurring network should make the blurred regions closer to the sharp
+    image than the blurred input is; the figures ``<net>.<metric>`` and
+    ``input.<metric>`` of ``demo.json`` say whether it did. ``training`` of
+    ``demo.json`` (iterations per network), when present, is named in the line.
+
+    Returns
+    -------
+    dict
+        network name -> note (only the networks below the input).
+    """
+    p = root / "demo.json"
+    if not p.is_file():
+        return {}
+    doc = json.loads(p.read_text())
+    figures, training = doc.get("figures") or {}, doc.get("training") or {}
+    ref = figures.get(f"input.{metric}")
+    if not isinstance(ref, (int, float)):
+        return {}
+    notes = {}
+    for key, value in figures.items():
+        net, _, m = key.partition(".")
+        if m != metric or net == "input" or not isinstance(value, (int, float)) or value >= ref:
+            continue
+        iters = (training.get(net) or {}).get("iters")
+        budget = f" ({iters} training iterations)" if iters else ""
+        notes[net] = (f"Below the blurred input on the blurred regions ({metric} {value:.2f} vs {ref:.2f} dB): "
+                      f"the demo's time budget{budget} is too short for this network to learn to deblur.")
+    return notes
+
+
 def section_metrics(root: Path) -> str:
     sums = sorted(root.rglob("summary.json"))
     rows, names, preds, conventions = [], [], [], {}
@@ -298,8 +331,10 @@ def section_metrics(root: Path) -> str:
         conventions.update(doc.get("conventions") or {})
     if not rows:
         return ""
-    table = _table(["network", "images", *names],
-                   [[html.escape(r), d.get("count"), *[_fmt((d["summary"].get(m) or {}).get("mean")) for m in names]]
+    notes = below_input_notes(root)
+    table = _table(["network", "images", *names, *(["note"] if notes else [])],
+                   [[html.escape(r), d.get("count"), *[_fmt((d["summary"].get(m) or {}).get("mean")) for m in names],
+                     *([html.escape(notes.get(r, ""))] if notes else [])]
                     for r, d in rows])
     conv = "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(str(conventions[m]))}</li>"
                    for m in names if m in conventions)
