@@ -73,12 +73,12 @@ _CROP_QUICK = {"lbag": 64, "bladenet": 32, "simplenet": 32, "aspdc": 32}
 _CROP = {"lbag": 64, "bladenet": 64, "simplenet": 48, "aspdc": 48}
 
 #: LBAG in the default demo: long enough to deblur (beat the blurred input on the blurred
-#: regions) in about two minutes of two CPU cores. A width-8 LBAG learns faster per second
+#: regions) in about two minutes of one CPU core. A width-8 LBAG learns faster per second
 #: than a wider one; every crop is centred on a blurred pixel (ReLoBlur's blur-aware cropping
 #: with p = 1, as the blurred edges are a few per cent of the pixels); and the loss has no
 #: shift tolerance (``shift=0``): LBS pairs are aligned by construction, and the 9 shifted
 #: copies of the official loss cost four times the network's own step at this width.
-_LBAG_DEMO = {"iters": 900, "batch": 8, "lr": 2e-3, "lr_milestones": "0.7", "bapc_p": 1.0,
+_LBAG_DEMO = {"iters": 600, "batch": 8, "lr": 2e-3, "lr_milestones": "0.7", "bapc_p": 1.0,
               "net_opts": "base=8,num_res=1,dropout=0", "loss": "shift=0"}
 
 PRESETS = {
