@@ -18,15 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _synth_clips import make_clip, write_frame_folder  # noqa: E402
+from tests.support.clips import make_clip, write_frame_folder
 
-from lodetools.errors import BadInput, SystemProblem, from_os_error  # noqa: E402
-from lodetools.io.manifest import read_manifest  # noqa: E402
-from lodetools.runner import RunOptions, WorkItem, check_output, run_items  # noqa: E402
+from lodetools.errors import BadInput, SystemProblem, from_os_error
+from lodetools.io.manifest import read_manifest
+from lodetools.runner import RunOptions, WorkItem, check_output, run_items
 
 ROOT = Path(__file__).resolve().parent.parent
-TOY = Path(__file__).with_name("toy_pipeline.py")
+TOY = Path(__file__).resolve().parent / "support" / "toy_pipeline.py"
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
 
@@ -436,7 +435,7 @@ def test_videos_get_the_umask_mode(tmp_path):
 
 
 def test_resume_of_a_finished_training_says_the_real_iteration(tmp_path, capsys):
-    from _train_data import make_dataset
+    from tests.support.train_data import make_dataset
 
     make_dataset(tmp_path / "d", n=2, size=(32, 48))
     args = ["train", "simplenet", "--data", tmp_path / "d", "--out", tmp_path / "run", "--iters", 2,

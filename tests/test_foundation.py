@@ -224,7 +224,7 @@ def test_every_option_of_a_command_reaches_its_pipeline(command, classes, specia
     import importlib
 
     cmd = importlib.import_module(f"lodetools.commands.{command}").command
-    known = set(special) | {"out", "recipe", "seed", "workers", "shard", "on_error", "overwrite", "quiet"}
+    known = set(special) | {"out", "recipe", "seed", "workers", "shard", "on_error", "overwrite", "quiet", "png_compression"}
     for spec in classes:
         mod, cls = spec.rsplit(".", 1)
         known |= _fields(getattr(importlib.import_module(f"lodetools.pipelines.{mod}"), cls))

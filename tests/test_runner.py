@@ -14,7 +14,7 @@ import pytest
 from lodetools.io.images import read_image_native
 from lodetools.io.manifest import read_manifest
 
-TOY = Path(__file__).with_name("toy_pipeline.py")
+TOY = Path(__file__).resolve().parent / "support" / "toy_pipeline.py"
 ROOT = Path(__file__).resolve().parent.parent
 
 

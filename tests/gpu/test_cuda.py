@@ -38,7 +38,7 @@ def test_tiled_deblur_on_cuda_matches_whole_image():
 
 
 def test_official_checkpoint_on_cuda_equals_cpu(tmp_path):
-    from tests.test_official_checkpoints import _randomised, official_file
+    from tests.nets.test_official import _randomised, official_file
 
     from lodetools.train.checkpoint import load_model
     path = official_file("lbag", _randomised("lbag"), tmp_path / "off.ckpt")
