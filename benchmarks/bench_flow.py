@@ -19,7 +19,7 @@ divided by c2f's (targets: gap <= 0.05 / 0.15 px, >= 5x quiet, >= 4x loaded).
 
 pyflow is never installed in the project environment (the registry's
 ``pyflow`` is an unrelated package). Build it in a scratch folder (commands in
-``tests/test_flow_pyflow.py``) and point the benchmark at it with
+``tests/flow/test_pyflow_agreement.py``) and point the benchmark at it with
 ``--pyflow DIR`` or ``LODETOOLS_PYFLOW=DIR``; it is then run in the same
 process, in the same conditions. Without it, the ratios use the pyflow times
 stored in :data:`PYFLOW_STORED` (measured by this benchmark on the 2-core

@@ -5,7 +5,7 @@ DNGs with colour casts, per-capture exposures, sensor noise, misalignment),
 develops it (:func:`lodetools.pipelines.develop.develop_scene`), warps camera
 B onto camera S with the rig's true flow (``--align affine``: the static
 pair's global registration), writes a paired dataset in ``align``'s layout
-(``tests/masks_world.rig_dataset``), runs ``lodetools masks --recipe reloblur``
+(``tests/support/masks_world.rig_dataset``), runs ``lodetools masks --recipe reloblur``
 on it and compares the masks with the rig's true blur masks.
 
 Prints mean IoU (issue 7 target >= 0.75) and the error of the mean blurred

@@ -9,8 +9,8 @@ computed once per MOG2 setting and re-used across morphology settings.
 
 ``rig``: scenes of the synthetic RAW rig (:mod:`lodetools.sim.rig`: its
 objects, motions, per-capture exposures), rendered in linear light with the
-two cameras aligned, noise and gamma (``tests/masks_world.rig_scene``);
-``own``: ``tests/masks_world.make_scene``.
+two cameras aligned, noise and gamma (``tests/support/masks_world.rig_scene``);
+``own``: ``tests/support/masks_world.make_scene``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ GRID_MORPH = dict(erode=[1, 3, 5, 7], dilate=[3, 5, 9, 11, 13], shadows=["foregr
 
 
 def own_world(size, n_scenes, seed=2):
-    """(pairs, static, true masks) of ``n_scenes`` scenes of 1-5 pairs from tests/masks_world.py."""
+    """(pairs, static, true masks) of ``n_scenes`` scenes of 1-5 pairs from tests/support/masks_world.py."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n_scenes):

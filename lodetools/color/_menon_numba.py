@@ -7,7 +7,7 @@ rounded to float32, as ``scipy.ndimage`` does, with its ``mirror`` border
 (``d c b | a b c d | c b a``) and ``constant`` zero border for the 5x5
 classifier; every other operation is a float32 operation on the rounded
 values. The result equals the library's bit for bit on the tested images
-(``tests/test_develop.py``), but it runs as a few passes over the image
+(``tests/pipelines/test_develop.py``), but it runs as a few passes over the image
 instead of some 150 full-image numpy/scipy operations, and it releases the
 GIL, so two images demosaic on two cores at once.
 

@@ -39,7 +39,7 @@ minimised as in Ce Liu's ``OpticalFlow::Coarse2FineFlow`` (the C++ code that
 
 The pyramid and level-upsampling conventions are Liu's: with them the flow of
 the Middlebury motorcycle pair is within 0.025 px (mean) of the original
-program's (tests/test_flow_pyflow.py); with pixel-centre sampling, rounded sizes,
+program's (tests/flow/test_pyflow_agreement.py); with pixel-centre sampling, rounded sizes,
 a blurred first level and the exact size ratio as flow scale it differed by 0.32 px
 (mean) and 1.04 px (95th percentile), with the same accuracy against the ground truth
 (end-point error 3.30 px either way), so those conventions are not kept.

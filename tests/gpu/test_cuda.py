@@ -1,7 +1,7 @@
 """CUDA paths against the CPU / fp32 ones (skipped without CUDA; see conftest.py).
 
 The checks are the functions of benchmarks/gpu_check.py, which take a device
-and run on the CPU too (tests/test_official_checkpoints.py runs one there).
+and run on the CPU too (tests/nets/test_official.py runs one there).
 """
 
 from __future__ import annotations
