@@ -15,10 +15,12 @@ from lodetools.commands._options import params_from_click, png_option, run_optio
               help="Capture folder: <scene>/reference_*, whiteboard_*, <id>_blur/<id>_sharp RAW files "
                    "(+ optional rig.toml).")
 @click.option("--calib-blur", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Calibration TOML of the blur camera (lodetools calibrate color); default: "
+              help="Calibration TOML of the blur camera (lodetools calibrate color), or a shipped "
+                   "calibration's name (sim-blur, sim-sharp: the demo rig's 320x240 cameras); default: "
                    "[cameras.blur] calibration in rig.toml.")
 @click.option("--calib-sharp", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Calibration TOML of the sharp camera; default: [cameras.sharp] calibration in rig.toml.")
+              help="Calibration TOML of the sharp camera, or a shipped calibration's name; default: "
+                   "[cameras.sharp] calibration in rig.toml.")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True,
               help="Split the pairs are written under.")
 @click.option("--beta-region", type=click.Choice(["static", "full"]), default="static", show_default=True,

@@ -37,9 +37,9 @@ LOCK_FILE = ".lodetools.lock"
 
 
 def sha256_file(path) -> str:
-    """Hex SHA-256 of a file's bytes."""
+    """Hex SHA-256 of a file's bytes (a path, or a package resource with ``open``)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with (path.open("rb") if hasattr(path, "open") else open(path, "rb")) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

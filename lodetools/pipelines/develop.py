@@ -45,7 +45,7 @@ from lodetools.color.photometric import (apply_beta, estimate_beta, quad_channel
                                          register_quads)
 from lodetools.errors import BadConfig, BadInput, MissingInput
 from lodetools.io.atomic import atomic_write_text
-from lodetools.io.calibration import read_calibration
+from lodetools.io.calibration import find_calibration, read_calibration
 from lodetools.io.layout import item_key, write_pair
 from lodetools.io.manifest import sha256_file, write_dataset_json
 from lodetools.io.raw import RawFrame, RawScene, RigConfig, check_pair, read_raw, read_rig_config, scan_raw_pairs
@@ -426,8 +426,10 @@ def read_calibrations(calib_blur, calib_sharp) -> tuple:
 def resolve_calibrations(inputs: RawInputs, *, color_correction: bool = True) -> dict:
     """Each camera's calibration file, checked readable.
 
-    A missing ``calib_<role>`` falls back to ``[cameras.<role>] calibration``
-    in the capture folder's ``rig.toml`` (relative to the folder).
+    A ``calib_<role>`` is a file or the name of a shipped calibration
+    (:func:`~lodetools.io.calibration.find_calibration`); a missing one falls
+    back to ``[cameras.<role>] calibration`` in the capture folder's
+    ``rig.toml`` (relative to the folder).
 
     Parameters
     ----------
@@ -468,11 +470,12 @@ def resolve_calibrations(inputs: RawInputs, *, color_correction: bool = True) ->
                 raise MissingInput(f"no --calib-{role} and no calibration under [cameras.{role}] in rig.toml "
                                    f"({NO_CORRECTION_HINT})", raw_pairs)
             p = raw_pairs / p
-        calib[role] = Path(p).resolve()
         try:
-            read_calibration(calib[role])  # fail early on a bad file
+            found = find_calibration(p)  # a file, or a shipped name (sim-blur)
+            read_calibration(found)  # fail early on a bad file
         except MissingInput as exc:
             raise MissingInput(f"{exc.what} ({NO_CORRECTION_HINT})", exc.path) from None
+        calib[role] = found.resolve() if isinstance(found, Path) else found
     return calib
 
 
@@ -505,8 +508,9 @@ def start_raw_run(command: str, inputs: RawInputs, params: DevelopParams, opts: 
     calib = resolve_calibrations(inputs, color_correction=params.color_correction)
     raw_pairs = Path(inputs.raw_pairs)
     scenes = scan_raw_pairs(raw_pairs)
-    recorded = recorded_parameters(params, opts, raw_pairs=raw_pairs, calib_blur=inputs.calib_blur,
-                                   calib_sharp=inputs.calib_sharp)
+    # a calibration given by name is recorded as the shipped file it names
+    given = {f"calib_{r}": None if getattr(inputs, f"calib_{r}") is None else calib[r] for r in ("blur", "sharp")}
+    recorded = recorded_parameters(params, opts, raw_pairs=raw_pairs, **given)
     for role, path in calib.items():
         if path is not None:
             recorded[f"calib_{role}_sha256"] = sha256_file(path)

@@ -1,5 +1,6 @@
 """``lodetools calibrate color`` + ``lodetools develop`` on the synthetic rig, against its truth."""
 
+import hashlib
 import json
 import shutil
 
@@ -229,3 +230,26 @@ def test_compiled_demosaics_equal_colour_demosaicing(pattern):
     finally:
         set_default_float_dtype(np.float64)
     np.testing.assert_array_equal(demosaic(cfa, pattern, method="bilinear"), ref)
+
+
+def test_shipped_calibrations_by_name(tmp_path, capsys):
+    """``--calib-blur sim-blur``: the shipped calibrations of the demo rig's cameras (seed 0, 320x240)."""
+    from importlib.resources import files
+
+    from lodetools.io.manifest import read_dataset_json
+
+    raw = tmp_path / "raw"
+    rig.write_rig(raw, seed=0, preset="test", size=(240, 320), scenes=1, captures=1)
+    args = ["develop", "--raw-pairs", raw, "--quiet", "--no-refining-step"]
+    assert run([*args, "--out", tmp_path / "o", "--calib-blur", "sim-blur", "--calib-sharp", "sim-sharp"]) == 0
+    (q,) = [json.loads(line) for line in (tmp_path / "o" / "qa.jsonl").read_text().splitlines()]
+    assert q["delta_l_after"]["smoothed"] <= 0.01 < 0.02 <= q["delta_l_before"]["smoothed"]  # the cast is removed
+    params = read_dataset_json(tmp_path / "o")["parameters"]
+    shipped = files("lodetools") / "calibration" / "sim-blur.toml"
+    assert params["calib_blur"] == str(shipped)
+    assert params["calib_blur_sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
+    capsys.readouterr()
+    assert run([*args, "--out", tmp_path / "o2", "--calib-blur", "sim-blurr", "--calib-sharp", "sim-sharp"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sim-blurr" in err and "shipped calibrations: sim-blur, sim-sharp" in err
+    assert not (tmp_path / "o2").exists() or not any((tmp_path / "o2").iterdir())
