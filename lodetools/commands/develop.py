@@ -16,7 +16,7 @@ from lodetools.commands._options import params_from_click, png_option, run_optio
                    "(+ optional rig.toml).")
 @click.option("--calib-blur", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Calibration TOML of the blur camera (lodetools calibrate color), or a shipped "
-                   "calibration's name (sim-blur, sim-sharp: the demo rig's 320x240 cameras); default: "
+                   "calibration's name (sim-blur, sim-sharp: the cameras of the demo rig, seed 0, 320x240); default: "
                    "[cameras.blur] calibration in rig.toml.")
 @click.option("--calib-sharp", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Calibration TOML of the sharp camera, or a shipped calibration's name; default: "
