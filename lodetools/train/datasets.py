@@ -13,8 +13,8 @@ Blur-aware patch cropping (ReLoBlur Sec. 5 "BAPC", official code): with
 probability ``p`` (0.5) and if the mask's blurred fraction is above
 ``min_fraction`` (5 %), the crop is centred on a uniformly drawn blurred
 pixel (shifted to stay inside the image); otherwise it is uniform. The
-official code computes the fraction on a 0/255 mask, so its test almost
-always passes; here masks are 0/1 (the bug is fixed, as the issue asks).
+official code computes the fraction on 0/255 masks, so its 5 % test always
+passes; a 0/1 mask is used here, so the test means what it says.
 
 Augmentations: ``'flip'`` (horizontal flip, ReLoBlur), ``'dihedral'`` (the 8
 flip/90-degree rotation modes, LODE), or ``'none'``.
