@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from lodetools.commands._dataset_options import layout_option
+from lodetools.commands._options import png_option
 
 
 @click.command("deblur", epilog="""\b
@@ -44,7 +45,9 @@ Example:
 @click.option("--amp/--no-amp", default=True, show_default=True, help="fp16 autocast on CUDA.")
 @click.option("--overwrite", is_flag=True, help="Redo images whose output already exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def command(checkpoint, net, inp, out, split, layout, recursive, tile, overlap, device, amp, overwrite, quiet):
+@png_option
+def command(checkpoint, net, inp, out, split, layout, recursive, tile, overlap, device, amp, overwrite, quiet,
+            png_compression):
     """Deblur images with a trained network; outputs are 8-bit PNGs of the input's size.
 
     The image is padded to the network's multiple and processed in
@@ -53,11 +56,13 @@ def command(checkpoint, net, inp, out, split, layout, recursive, tile, overlap, 
     """
     from lodetools.commands._options import params_from_click
     from lodetools.pipelines.deblur import DeblurInputs, DeblurParams, run
+    from lodetools.io.images import png_compression_level
     from lodetools.runner import RunOptions
 
     values = dict(checkpoint=checkpoint, source=inp, split=None if split == "all" else split, layout=layout,
                   recursive=recursive, tile=tile, overlap=overlap, amp=amp, net=net)
     summary = run(params_from_click(DeblurInputs, values), params_from_click(DeblurParams, values),
-                  RunOptions(out=out, overwrite=overwrite, quiet=quiet, device=device))
+                  RunOptions(out=out, overwrite=overwrite, quiet=quiet, device=device,
+                             png_compression=png_compression_level(png_compression)))
     click.echo(f"deblurred {len(summary.done)} image(s), skipped {len(summary.skipped)} existing, into {out}",
                err=True)

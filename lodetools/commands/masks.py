@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from lodetools.commands._dataset_options import layout_option
-from lodetools.commands._options import params_from_click, run_options, run_options_from
+from lodetools.commands._options import params_from_click, png_option, run_options, run_options_from
 from lodetools.pipelines.masks import MasksParams
 
 #: the options' defaults: MasksParams' (tuned on the synthetic world, docs/commands/masks.md;
@@ -77,6 +77,7 @@ def _optional_out(f):
               help="Dilation disk diameter in pixels, after the erosion (0: none).")
 @click.option("--bins", type=click.IntRange(min=1), default=MasksParams.bins, show_default=True,
               help="Bins of the blurred-fraction histogram (mask_stats.png).")
+@png_option
 @click.pass_context
 def command(ctx, **_):
     """Make local-blur masks with LBFMG (ReLoBlur Algorithm 1) and blur statistics.

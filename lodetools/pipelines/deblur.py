@@ -122,8 +122,12 @@ def load_model(checkpoint, device: torch.device, net: str | None = None):
 
 
 def deblur_files(jobs: list[Job], checkpoint, *, tile: int = 512, overlap: int = 32, device="auto",
-                 overwrite: bool = False, amp: bool = True, quiet: bool = False, net: str | None = None) -> dict:
-    """Deblur every job's image; returns counts ``{'written': n, 'skipped': m}``."""
+                 overwrite: bool = False, amp: bool = True, quiet: bool = False, net: str | None = None,
+                 png_compression=None) -> dict:
+    """Deblur every job's image; returns counts ``{'written': n, 'skipped': m}``.
+
+    ``png_compression``: how the PNGs are encoded (:func:`lodetools.io.images.encode_image`).
+    """
     from lodetools.train.inference import predict_image
     from lodetools.device import resolve_device
     dev = resolve_device(device)
@@ -147,7 +151,7 @@ def deblur_files(jobs: list[Job], checkpoint, *, tile: int = 512, overlap: int =
             pred = predict_image(model, img, predict=predict, multiple=multiple, tile=tile, overlap=overlap,
                                  device=dev, amp=amp and dev.type == "cuda")
             j.dst.parent.mkdir(parents=True, exist_ok=True)
-            write_image(j.dst, pred, bit_depth=8)
+            write_image(j.dst, pred, bit_depth=8, png_compression=png_compression)
             if bar is not None:
                 bar.update(1)
     finally:
@@ -240,6 +244,6 @@ def run(inputs: DeblurInputs, params: DeblurParams, opts: RunOptions) -> RunSumm
     skipped = [rel[id(j)] for j in jobs if not opts.overwrite and j.dst.exists()]
     deblur_files(jobs, inputs.checkpoint, tile=params.tile, overlap=params.overlap,
                  device=opts.device or "auto", overwrite=opts.overwrite, amp=params.amp, quiet=opts.quiet,
-                 net=params.net)
+                 net=params.net, png_compression=opts.png_compression)
     done = [rel[id(j)] for j in jobs if rel[id(j)] not in set(skipped)]
     return RunSummary(done=done, skipped=skipped, out=out)

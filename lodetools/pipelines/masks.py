@@ -52,8 +52,8 @@ from lodetools.io.manifest import (
 from lodetools.io.paths import confined
 from lodetools.masks.lbfmg import LBFMGParams, scene_masks, to_uint8
 from lodetools.masks.stats import blurred_fraction, histogram_png, summarize
-from lodetools.runner import (RunOptions, RunSummary, WorkItem, check_output, in_shard, recorded_parameters,
-                              run_items)
+from lodetools.runner import (RunOptions, RunSummary, WorkItem, check_output, in_shard, png_setting,
+                              recorded_parameters, run_items)
 
 STATS_JSON = "mask_stats.json"
 STATS_PNG = "mask_stats.png"
@@ -112,13 +112,14 @@ def _copy_file(data: Path, out: Path, rel: str) -> str:
 
 
 def process_scene(item: WorkItem, rng, *, data: Path, out: Path, lbfmg: LBFMGParams,
-                  no_static: str, pid: str) -> list:
+                  no_static: str, pid: str, png_compression=None) -> list:
     """Make the masks of one scene (the runner's item function).
 
     ``item.payload`` = ``(split, scene, static_record, static_todo,
     [(record, todo), ...])`` with ``todo`` one of ``'mask'`` (compute),
     ``'copy'`` (copy to a new dataset unchanged), ``None`` (nothing).
-    Returns the new manifest records.
+    ``png_compression``: how the mask PNGs are encoded
+    (:func:`lodetools.io.images.encode_image`). Returns the new manifest records.
     """
     split, scene, static_rec, static_todo, entries = item.payload
     in_place = out.resolve() == data.resolve()
@@ -177,7 +178,7 @@ def process_scene(item: WorkItem, rng, *, data: Path, out: Path, lbfmg: LBFMGPar
                 new.setdefault("sha256", {})[role] = _copy_file(data, out, rel)
         if todo == "mask":
             rel = pair_relpath(split, scene, "mask", rec["id"])
-            blob = encode_image(by_index[i], ".png")
+            blob = encode_image(by_index[i], ".png", png_compression=png_compression)
             atomic_write_bytes(confined(out, rel), blob)
             new.setdefault("files", {})["mask"] = rel
             new.setdefault("sha256", {})["mask"] = hashlib.sha256(blob).hexdigest()
@@ -378,23 +379,25 @@ def run(data, params: MasksParams, opts: RunOptions) -> RunSummary:
         run_opts = opts
     items, done = plan(data, out, split=split, lbfmg=lbfmg, no_static=no_static, overwrite=opts.overwrite,
                        layout=params.layout)
-    fn = functools.partial(process_scene, data=data, out=out, lbfmg=lbfmg, no_static=no_static, pid=pid)
+    fn = functools.partial(process_scene, data=data, out=out, lbfmg=lbfmg, no_static=no_static, pid=pid,
+                           png_compression=opts.png_compression)
     try:
         summary = run_items(items, fn, run_opts)
         summary.skipped += [k for k in done if in_shard(k, opts.shard)]
     finally:
         with output_lock(out):  # concurrent shards: the statistics of all of them
-            _finish(data, out, in_place, recorded, opts.recipe, pid, params.bins)
+            _finish(data, out, in_place, recorded, opts.recipe, pid, params.bins, png_setting(opts))
     summary.out = out
     summary.info = {"stats": json.loads((out / STATS_JSON).read_text())["summary"]}
     return summary
 
 
-def _finish(data: Path, out: Path, in_place: bool, params: dict, recipe, pid: str, bins: int) -> None:
+def _finish(data: Path, out: Path, in_place: bool, params: dict, recipe, pid: str, bins: int,
+            png_compression="fast") -> None:
     out.mkdir(parents=True, exist_ok=True)
     stats = write_stats(out, bins=bins)
     section = {"version": __version__, "method": "LBFMG (ReLoBlur Algorithm 1, OpenCV MOG2)",
-               "parameters": params, "recipe": recipe, "params_id": pid,
+               "parameters": params, "recipe": recipe, "params_id": pid, "png_compression": png_compression,
                "stats": {"file": STATS_JSON, "plot": STATS_PNG, "mean_blurred_fraction": stats["mean"],
                          "images": stats["count"]}}
     if in_place:

@@ -61,6 +61,16 @@ def test_deblur_files_keep_size_and_name(ckpt, tmp_path, capsys):
     assert "deblurred 0 image(s), skipped 2" in capsys.readouterr().err
     assert _cli("-c", ckpt, "-i", inp / "b.png", "-o", tmp_path / "one", "--tile", 0, "-q") == 0
     assert read_image(tmp_path / "one" / "b.png").shape == (61, 83, 3)
+    # --png-compression reaches the writes: level 0 stores (every row's filter byte and pixels), same pixels;
+    # a smooth image, so that the default encoding compresses it
+    yy, xx = np.mgrid[0:48, 0:64] / 64.0
+    write_image(tmp_path / "smooth" / "s.png", np.stack([yy, xx, (yy + xx) / 2], -1).astype(np.float32))
+    for level in ("fast", 0):
+        assert _cli("-c", ckpt, "-i", tmp_path / "smooth", "-o", tmp_path / f"s-{level}", "--tile", 0, "-q",
+                    "--png-compression", level) == 0
+    stored, fast = tmp_path / "s-0" / "s.png", tmp_path / "s-fast" / "s.png"
+    assert np.array_equal(read_image(stored), read_image(fast))
+    assert stored.stat().st_size >= 48 * (64 * 3 + 1) > fast.stat().st_size
 
 
 def test_deblur_dataset_split_writes_item_keys(ckpt, tmp_path):

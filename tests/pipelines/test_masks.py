@@ -205,3 +205,21 @@ def test_command_defaults_are_the_recipe_values():
     _, rec = load_recipe("reloblur", "masks")
     defaults = {p.name: p.default for p in command.params}
     assert rec and all(defaults[k] == v for k, v in rec.items()), rec
+
+
+def test_png_compression_reaches_the_mask_pngs(dataset, tmp_path):
+    """``--png-compression 0`` stores the masks uncompressed (zlib stored blocks), same pixels as ``fast``."""
+    root, truth = dataset
+    sizes, pixels = {}, {}
+    for level in ("fast", "0"):
+        out = tmp_path / f"out-{level}"
+        res = run("--data", root, "--out", out, *SMALL, "--png-compression", level)
+        assert res.exit_code == 0, res.output
+        pairs = {p.key: p for p in read_pairs(out)}
+        sizes[level] = {k: pairs[k].mask.stat().st_size for k in truth}
+        pixels[level] = {k: read_mask(pairs[k].mask) for k in truth}
+        assert read_dataset_json(out)["masks"]["png_compression"] == (0 if level == "0" else "fast")
+    for k in truth:
+        np.testing.assert_array_equal(pixels["0"][k], pixels["fast"][k])
+        h, w = pixels["0"][k].shape
+        assert sizes["0"][k] >= h * (w + 1) > sizes["fast"][k]  # stored: every row's filter byte and pixels
