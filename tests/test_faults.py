@@ -8,16 +8,15 @@ import errno
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support.bad_files import bomb_png
 from tests.support.clips import make_clip, write_frame_folder
 
 from lodetools.errors import BadInput, SystemProblem, from_os_error
@@ -254,16 +253,6 @@ def test_full_disk_in_lbs_names_the_path(tmp_path, monkeypatch, capsys):
 
 
 # ---------------------------------------------------------------- decompression bombs
-def bomb_png(path, w=20000, h=20000):
-    """A valid PNG header declaring w x h RGB pixels, with a tiny (truncated) IDAT."""
-    def chunk(t, d):
-        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"\0" * 4096)) + chunk(b"IEND", b""))
-    return path
-
-
 def test_bomb_png_is_refused_from_its_header(tmp_path, monkeypatch):
     import cv2
 

@@ -58,13 +58,13 @@ def declared_size(path) -> tuple[int, int] | None:
     from PIL import Image
 
     try:
-        with _no_pillow_limit(), Image.open(path) as im:
+        with no_pillow_limit(), Image.open(path) as im:
             return tuple(int(v) for v in im.size)
     except Exception:  # noqa: BLE001 - unknown or corrupt header: the decoder reports it
         return None
 
 
-class _no_pillow_limit:
+class no_pillow_limit:
     """Lift Pillow's decompression-bomb check while reading a header (ours is :func:`check_declared_size`)."""
 
     def __enter__(self):

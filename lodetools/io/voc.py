@@ -111,15 +111,20 @@ def read_label_png(path) -> np.ndarray:
     MissingInput
         If the file does not exist.
     BadInput
-        If it cannot be decoded or an RGB file has colours outside the VOC map.
+        If it cannot be decoded, declares more pixels than
+        :func:`~lodetools.io.images.max_pixels` (checked on the header, before
+        decoding), or an RGB file has colours outside the VOC map.
     """
     from PIL import Image, UnidentifiedImageError
+
+    from lodetools.io.images import check_declared_size, no_pillow_limit
 
     path = Path(path)
     if not path.is_file():
         raise MissingInput("label PNG not found", path)
+    check_declared_size(path)
     try:
-        with Image.open(path) as img:
+        with no_pillow_limit(), Image.open(path) as img:
             img.load()
             mode = img.mode
             arr = np.asarray(img)

@@ -447,3 +447,29 @@ def test_coco_and_voc_exactly_one(world, coco, tmp_path):
     r = _run(*_coco_base(world, coco, tmp_path / "e", "--count", 1), "--coco-images", coco[0] / "train2017")
     assert r.exit_code == 0, r.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "d").exists()
+
+
+def test_bomb_label_png_and_coco_image_are_refused_from_their_headers(world, coco, tmp_path, capsys):
+    """A VOC label PNG or a COCO image declaring 20000x20000 pixels: one line naming it, nothing decoded."""
+    from lodetools.cli import main
+
+    from tests.support.bad_files import bomb_png
+
+    def cli(*args):
+        with pytest.raises(SystemExit) as exc:
+            main(["lbs", *map(str, args)])
+        return exc.value.code
+
+    root, truth = world
+    voc = tmp_path / "voc"
+    shutil.copytree(root / "voc", voc)
+    bomb = bomb_png(voc / "VOCdevkit/VOC2012/SegmentationObject" / f"{truth['images'][2]['name']}.png")
+    assert cli("--voc", voc, *_base(world, tmp_path / "v")[2:]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: image declares 20000x20000 pixels") and str(bomb) in err
+    coco_root = tmp_path / "coco"
+    shutil.copytree(coco[0], coco_root)
+    bomb = bomb_png(coco_root / "train2017" / "000000000042.png")
+    assert cli(*_coco_base(world, (coco_root,), tmp_path / "c", "--count", 1)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: image declares 20000x20000 pixels") and str(bomb) in err[0]
