@@ -259,8 +259,10 @@ def encode_image(img: np.ndarray, ext: str = ".png", *, bit_depth: int = 8,
         Used for float input. JPEG is always 8-bit.
     jpeg_quality : int
     png_compression : {None, 'fast', 0, ..., 9}
-        ``None``/``'fast'`` (default): OpenCV's default PNG settings (zlib
-        level 1, run-length strategy, ``Sub`` filter), the fastest to encode;
+        ``None``/``'fast'`` (default): the fastest to encode: 8-bit gray and
+        RGB by :func:`lodetools.io.png.encode_png` (``Sub`` filter, libdeflate
+        level 1) where libdeflate loads, else OpenCV's default PNG settings
+        (zlib level 1, run-length strategy, ``Sub`` filter);
         a number: that zlib level with the default strategy and adaptive
         filters (smaller files, slower; see ``docs/performance.md``). The
         pixels are the same whatever the setting: PNG is lossless.
@@ -270,6 +272,12 @@ def encode_image(img: np.ndarray, ext: str = ".png", *, bit_depth: int = 8,
         img = img.astype(np.uint8) * np.uint8(255)
     elif img.dtype.kind == "f":
         img = float_to_uint(img, 8 if ext.lower() in (".jpg", ".jpeg") else bit_depth)
+    if (ext.lower() == ".png" and img.dtype == np.uint8 and (img.ndim == 2 or img.shape[2] == 3)
+            and png_compression_level(png_compression) is None):
+        from lodetools.io import png
+
+        if png.available():
+            return png.encode_png(img)
     if img.ndim == 3:
         img = np.ascontiguousarray(img[:, :, ::-1])
     params = []
