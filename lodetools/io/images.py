@@ -24,6 +24,12 @@ from lodetools.io.atomic import atomic_write_bytes
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
+# OpenCV logs warnings such as "PNG input buffer is incomplete" on stderr for a broken file,
+# beside the one-line error lodetools reports for it; its errors still log, and cv2.error is
+# still raised (and reported). $OPENCV_LOG_LEVEL, when set, is left to decide.
+if not os.environ.get("OPENCV_LOG_LEVEL"):
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
 #: Default largest image, in pixels (100 Mpx: a 12000x8000 photo fits; a
 #: float32 RGB copy of it takes 1.2 GB).
 MAX_PIXELS = 100_000_000
