@@ -51,9 +51,10 @@ def png_option(f):
 
     return click.option(
         "--png-compression", type=click.Choice(PNG_COMPRESSIONS), default="fast", show_default=True,
-        help="PNG encoding effort: fast (OpenCV's default: zlib level 1, run-length, Sub filter) or a "
-             "zlib level 0-9 (3: about 5-12 % smaller files for 2.6x the encoding time; see "
-             "docs/performance.md). Lossless either way: recorded, not compared on resume.")(f)
+        help="PNG encoding effort: fast (Sub filter, libdeflate level 1; OpenCV's zlib level 1 where "
+             "libdeflate is not installed) or a zlib level 0-9 through OpenCV (3: about 1-2 % smaller "
+             "files for 6x the encoding time; see docs/performance.md). Lossless either way: recorded, "
+             "not compared on resume.")(f)
 
 
 def run_options_from(values: dict, desc: str = "", *, recipe: str | None = None,
