@@ -35,6 +35,10 @@ import numpy as np
 #: libdeflate's compression level for the fast setting (1: fastest)
 LEVEL = 1
 
+#: the longest IDAT chunk written; the zlib stream is split into consecutive chunks beyond it
+#: (a chunk's length field is at most 2**31 - 1, PNG specification 5.3)
+IDAT_MAX = 1 << 30
+
 _local = threading.local()
 
 
@@ -166,4 +170,6 @@ def encode_png(img: np.ndarray, level: int = LEVEL) -> bytes:
     channels = 1 if img.ndim == 2 else img.shape[2]
     ihdr = struct.pack(">IIBBBBB", img.shape[1], img.shape[0], 8, _COLOR_TYPES[channels], 0, 0, 0)
     idat = _compressor(level).zlib(sub_filtered(img))
-    return b"".join((b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", ihdr), _chunk(b"IDAT", idat), _chunk(b"IEND", b"")))
+    return b"".join((b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", ihdr),
+                     *(_chunk(b"IDAT", idat[i:i + IDAT_MAX]) for i in range(0, len(idat), IDAT_MAX)),
+                     _chunk(b"IEND", b"")))

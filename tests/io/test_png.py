@@ -66,6 +66,17 @@ def test_chunks_are_well_formed():
 
 
 @needs_libdeflate
+@needs_libdeflate
+def test_a_long_stream_is_split_into_consecutive_idat_chunks(monkeypatch):
+    img = np.random.default_rng(3).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    whole = png.encode_png(img)
+    monkeypatch.setattr(png, "IDAT_MAX", 100)
+    data = png.encode_png(img)
+    assert data.count(b"IDAT") == -(-(len(whole) - 57) // 100)   # 57 bytes: signature, IHDR, IEND, IDAT framing
+    np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1], img)
+
+
+@needs_libdeflate
 def test_encode_image_fast_uses_it_and_numbers_use_opencv():
     img = np.random.default_rng(1).integers(0, 256, (32, 48, 3), dtype=np.uint8)
     assert encode_image(img) == png.encode_png(img)
