@@ -66,7 +66,6 @@ def test_chunks_are_well_formed():
 
 
 @needs_libdeflate
-@needs_libdeflate
 def test_a_long_stream_is_split_into_consecutive_idat_chunks(monkeypatch):
     img = np.random.default_rng(3).integers(0, 256, (20, 30, 3), dtype=np.uint8)
     whole = png.encode_png(img)
