@@ -25,6 +25,7 @@ import contextlib
 import os
 import re
 import sys
+import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,23 +157,45 @@ def _normalise(raw: np.ndarray, black, white: float, path) -> tuple[np.ndarray, 
     return ((raw - b) / span).astype(np.float32), raw >= np.float32(white)
 
 
+_SILENCE_LOCK = threading.Lock()
+_silence = {"depth": 0, "saved": None}
+
+
 @contextlib.contextmanager
 def _libraw_silenced():
     """Send file descriptor 2 to /dev/null: LibRaw prints its own line (``<file>: Unexpected end of file``)
-    before raising, and the exception becomes our one-line error."""
+    before raising, and the exception becomes our one-line error.
+
+    File descriptors belong to the process, and pipelines read RAW files on several
+    threads at once: the first thread in saves and redirects fd 2, the last one out
+    restores it (a save taken while another thread had redirected it would restore
+    /dev/null for good).
+    """
+    with _SILENCE_LOCK:
+        if _silence["depth"] == 0:
+            try:
+                sys.stderr.flush()
+                saved = os.dup(2)
+            except (OSError, ValueError):  # no usable fd 2: nothing to silence
+                saved = None
+            if saved is not None:
+                try:
+                    with open(os.devnull, "wb") as null:
+                        os.dup2(null.fileno(), 2)
+                except OSError:
+                    os.close(saved)
+                    saved = None
+            _silence["saved"] = saved
+        _silence["depth"] += 1
     try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable fd 2: nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        with _SILENCE_LOCK:
+            _silence["depth"] -= 1
+            if _silence["depth"] == 0 and _silence["saved"] is not None:
+                os.dup2(_silence["saved"], 2)
+                os.close(_silence["saved"])
+                _silence["saved"] = None
 
 
 def _read_libraw(path: Path, rig: RigConfig, role) -> RawFrame:

@@ -122,3 +122,29 @@ def test_12_bit_rig_reads_like_16_bit(tmp_path):
     assert b.white == 3890 and b.black == [float(v) for v in rig.black_levels(12, "sharp")]
     # the same photons, quantised to 12 instead of 16 bits
     assert np.abs(a.bayer - b.bayer).max() <= 0.5 / (b.white - max(b.black)) + 0.5 / (a.white - max(a.black)) + 1e-6
+
+
+def test_libraw_silencing_from_several_threads_restores_stderr(tmp_path):
+    """Pipelines read RAW files on several threads: however their silenced sections interleave,
+    file descriptor 2 is the original stream afterwards (a regression: it stayed /dev/null)."""
+    import os
+    import threading
+
+    rig.write_rig(tmp_path / "r", seed=0, preset="test", size=(32, 48), captures=1)
+    files = sorted((tmp_path / "r").rglob("*.dng"))
+    before = os.fstat(2)
+    barrier = threading.Barrier(4)
+
+    def read_many():
+        barrier.wait()
+        for f in files * 3:
+            rawio.read_raw(f)
+
+    threads = [threading.Thread(target=read_many) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+    assert os.path.realpath("/proc/self/fd/2") != os.devnull
