@@ -48,11 +48,12 @@ from lodetools.flow.warp import warp_image
 
 #: pyflow's wall time (s) measured by this benchmark with pyflow built from source (see the docstring),
 #: used when pyflow is not importable: {pair: {condition: seconds}}
-PYFLOW_STORED = {"motorcycle": {"quiet": 25.45, "loaded": 69.48},
-                 "2152x1436": {"quiet": 67.0, "loaded": None}}
-PYFLOW_STORED_HOW = ("motorcycle: this benchmark with pyflow built from source (commit 8f8ab9e, g++ -O3), "
-                     "2-core machine shared with other jobs (load average 6.4 'quiet', 10.4 with the two "
-                     "competitors); 2152x1436: quoted from the reference notes (quiet machine)")
+PYFLOW_STORED = {"motorcycle": {"quiet": 8.13, "loaded": 10.91},
+                 "2152x1436": {"quiet": 79.81, "loaded": 157.27}}
+PYFLOW_STORED_HOW = ("this benchmark with pyflow built from source (commit 8f8ab9e, g++ -O3) on the 2-core "
+                     "development machine, 2026-11-30: motorcycle at load 1.4 (quiet) and 2.1 + the two "
+                     "competitors; 2152x1436 at load 3.0 ('quiet', other jobs running) and 4.6 + the two "
+                     "competitors")
 
 
 def motorcycle():
