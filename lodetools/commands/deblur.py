@@ -42,7 +42,7 @@ Example:
 @click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True,
               help="Smallest tile overlap in pixels, blended with a linear ramp.")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda > mps > cpu) or a torch device.")
-@click.option("--amp/--no-amp", default=True, show_default=True, help="fp16 autocast on CUDA.")
+@click.option("--amp/--no-amp", default=True, show_default=True, help="fp16 autocast on CUDA (faster; outputs differ slightly from --no-amp and from the CPU).")
 @click.option("--overwrite", is_flag=True, help="Redo images whose output already exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @png_option

@@ -520,15 +520,18 @@ def coarse2fine_flow(ref: np.ndarray, moving: np.ndarray, *, alpha: float = 0.01
     def to_t(x):
         return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))).unsqueeze(0).to(dev)
 
+    if engine not in ("auto", "torch", "numba"):
+        raise ValueError(f"engine must be 'auto', 'torch' or 'numba', got {engine!r}")
+    use_numba = engine == "numba" or (engine == "auto" and dev.type == "cpu")
+    if use_numba:
+        dev = torch.device("cpu")
+    # torch's thread count belongs to the process (align estimates a flow on a thread while
+    # other work goes on): set only when torch does the solving on the CPU; on the numba path
+    # torch runs the cheap pyramid and features only, with the same bytes at any thread count
     old_threads = torch.get_num_threads()
-    if dev.type == "cpu":
+    if dev.type == "cpu" and not use_numba:
         torch.set_num_threads(1 if threads is None else int(threads))
     try:
-        if engine not in ("auto", "torch", "numba"):
-            raise ValueError(f"engine must be 'auto', 'torch' or 'numba', got {engine!r}")
-        use_numba = engine == "numba" or (engine == "auto" and dev.type == "cpu")
-        if use_numba:
-            dev = torch.device("cpu")
         return _c2f(to_t(a), to_t(m), dev, use_numba=use_numba, threads=threads, alpha=alpha, ratio=ratio, min_width=min_width,
                     outer_iterations=outer_iterations, inner_iterations=inner_iterations,
                     sor_iterations=sor_iterations, omega=omega, level_growth=level_growth,

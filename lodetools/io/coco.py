@@ -292,7 +292,8 @@ def read_coco(path) -> dict:
 
 @lru_cache(maxsize=2)
 def _by_id(path: str, mtime: float) -> dict:
-    return {a.get("id"): a for a in _load_json(path, mtime)["annotations"]}
+    return {a["id"]: a for a in _load_json(path, mtime)["annotations"]
+            if isinstance(a, dict) and isinstance(a.get("id"), int)}
 
 
 def _annotation(path: Path, annotation_id: int) -> dict | None:
@@ -329,11 +330,15 @@ def index_instances(root, *, split: str = "val2017", min_area: int = 1000, inclu
     """
     ann_path, img_dir = root if isinstance(root, CocoSource) else find_coco(root, split)
     doc = read_coco(ann_path)
-    images = {im["id"]: im for im in doc["images"]}
-    cats = {c["id"]: c.get("name", str(c["id"])) for c in doc["categories"]}
+    try:
+        images = {im["id"]: im for im in doc["images"]}
+        cats = {c["id"]: c.get("name", str(c["id"])) for c in doc["categories"]}
+        annotations = sorted(doc["annotations"], key=lambda a: (int(a.get("image_id", 0)), int(a.get("id", 0))))
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise BadInput(f"not a COCO instances file ({exc.__class__.__name__}: {exc})", ann_path) from None
     refs = []
     present: dict = {}
-    for a in sorted(doc["annotations"], key=lambda a: (a.get("image_id", 0), a.get("id", 0))):
+    for a in annotations:
         try:
             if a.get("iscrowd", 0) and not include_crowd:
                 continue

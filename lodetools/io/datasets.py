@@ -78,7 +78,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lodetools.errors import BadConfig, BadInput, LodeError, MissingInput
-from lodetools.io.images import IMAGE_EXTENSIONS, natural_key
+from lodetools.io.images import IMAGE_EXTENSIONS, declared_size, natural_key
 from lodetools.io.layout import SPLITS, Pair
 from lodetools.io.paths import safe_name
 
@@ -257,9 +257,10 @@ def image_size(path: Path) -> tuple[int, int]:
             if arr.ndim not in (2, 3):
                 raise BadInput(f"mask array has shape {arr.shape}, expected (H, W) or (H, W, 1)", path)
             return int(arr.shape[1]), int(arr.shape[0])
-        from PIL import Image
-        with Image.open(path) as im:
-            return im.size
+        size = declared_size(path)
+        if size is None:
+            raise BadInput("cannot read image header", path)
+        return size
     except LodeError:
         raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad input
@@ -391,7 +392,7 @@ def detect_layout(root) -> tuple[str, Path]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise MissingInput("dataset folder not found", root)
+        raise MissingInput("not a folder" if root.exists() else "dataset folder not found", root)
     if (root / "dataset.json").is_file():
         return "lodetools", root
     found = [(name, base) for name, det in _DETECTORS.items() if (base := det(root)) is not None]
@@ -646,7 +647,7 @@ def scan_dataset(root, *, layout: str | None = None, masks=None, check_sizes: bo
     root = Path(root)
     name, variant = parse_layout(layout)
     if not root.is_dir():
-        raise MissingInput("dataset folder not found", root)
+        raise MissingInput("not a folder" if root.exists() else "dataset folder not found", root)
     if name is None:
         name, base = detect_layout(root)
     elif name == "lodetools":
@@ -748,7 +749,8 @@ def select_pairs(scan: DatasetScan, *, split: str | None = None, require=("blur"
     if not in_split:
         src = scan.sources.get(split) if split is not None else scan.root
         if src is not None:
-            raise MissingInput(f"split {split!r} is empty ({scan.layout} layout)", src)
+            what = f"split {split!r} is" if split is not None else "the dataset is"
+            raise MissingInput(f"{what} empty ({scan.layout} layout)", src)
         known = ", ".join(scan.splits) or "none"
         raise MissingInput(f"no split {split!r} in this {scan.layout} dataset (splits here: {known}"
                            + (f"; use --split {UNSPLIT}" if scan.splits == [UNSPLIT] else "") + ")", scan.root)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 
 import cv2
@@ -70,18 +71,34 @@ def declared_size(path) -> tuple[int, int] | None:
         return None
 
 
+_PILLOW_LOCK = threading.Lock()
+_pillow = {"depth": 0, "saved": None}
+
+
 class no_pillow_limit:
-    """Lift Pillow's decompression-bomb check while reading a header (ours is :func:`check_declared_size`)."""
+    """Lift Pillow's decompression-bomb check while reading a header (ours is :func:`check_declared_size`).
+
+    ``Image.MAX_IMAGE_PIXELS`` belongs to the process and headers are read on
+    several threads: the first thread in saves and lifts it, the last one out
+    restores it (a save taken while another thread had lifted it would
+    restore "no limit" for good).
+    """
 
     def __enter__(self):
         from PIL import Image
 
-        self._old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        with _PILLOW_LOCK:
+            if _pillow["depth"] == 0:
+                _pillow["saved"], Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            _pillow["depth"] += 1
 
     def __exit__(self, *exc):
         from PIL import Image
 
-        Image.MAX_IMAGE_PIXELS = self._old
+        with _PILLOW_LOCK:
+            _pillow["depth"] -= 1
+            if _pillow["depth"] == 0:
+                Image.MAX_IMAGE_PIXELS = _pillow["saved"]
 
 
 def check_declared_size(path, limit: int | None = None) -> None:
@@ -222,6 +239,8 @@ def read_mask(path) -> np.ndarray:
             raise BadInput(f"cannot read mask array ({exc.__class__.__name__})", path) from None
         if img.ndim not in (2, 3):
             raise BadInput(f"mask array has shape {img.shape}, expected (H, W) or (H, W, C)", path)
+        if img.dtype.kind not in "biuf":
+            raise BadInput(f"mask array has dtype {img.dtype}, expected bool, integer or float", path)
         return (img.max(axis=2) if img.ndim == 3 else img) != 0
     img = read_image_native(path)
     if img.ndim == 3:

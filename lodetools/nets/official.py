@@ -460,6 +460,10 @@ def record_from_official(obj, net: str | None = None) -> dict:
     if fmt is None:
         raise BadInput("not a lodetools or official checkpoint (unknown layout)")
     if fmt == "lodetools":
+        if not _is_state_dict(obj.get("model")):
+            raise BadInput("lodetools checkpoint without a state dict of tensors under 'model'")
+        if not isinstance(obj.get("net_opts", {}), dict):
+            raise BadInput("lodetools checkpoint whose 'net_opts' is not a table of options")
         if net is not None and net not in (obj.get("net"), obj.get("spec")):
             raise BadInput(f"checkpoint holds network {obj.get('net')!r}, not {net!r}")
         return {**obj, "source_format": "lodetools"}

@@ -130,9 +130,13 @@ def deblur_files(jobs: list[Job], checkpoint, *, tile: int = 512, overlap: int =
     """
     from lodetools.train.inference import predict_image
     from lodetools.device import resolve_device
+    todo = [j for j in jobs if overwrite or not j.dst.exists()]
+    if not todo:  # a finished rerun: nothing to load the network for
+        if not Path(checkpoint).is_file():
+            raise MissingInput("checkpoint not found", checkpoint)
+        return {"written": 0, "skipped": len(jobs)}
     dev = resolve_device(device)
     model, predict, multiple = load_model(checkpoint, dev, net=net)
-    todo = [j for j in jobs if overwrite or not j.dst.exists()]
     bar = None
     if not quiet:
         import sys
@@ -245,5 +249,6 @@ def run(inputs: DeblurInputs, params: DeblurParams, opts: RunOptions) -> RunSumm
     deblur_files(jobs, inputs.checkpoint, tile=params.tile, overlap=params.overlap,
                  device=opts.device or "auto", overwrite=opts.overwrite, amp=params.amp, quiet=opts.quiet,
                  net=params.net, png_compression=opts.png_compression)
-    done = [rel[id(j)] for j in jobs if rel[id(j)] not in set(skipped)]
+    skipped_set = set(skipped)
+    done = [rel[id(j)] for j in jobs if rel[id(j)] not in skipped_set]
     return RunSummary(done=done, skipped=skipped, out=out)

@@ -173,6 +173,14 @@ def _read_pair(pair, rig: RigConfig) -> tuple[RawFrame, RawFrame]:
     return b, s
 
 
+def _cast(fit: CastFit, frame: RawFrame, path, role: str) -> np.ndarray:
+    """:func:`cast_image` for ``frame``; a calibration of another size or CFA names the RAW file and camera."""
+    try:
+        return cast_image(fit, frame.shape, frame.pattern)
+    except BadConfig as exc:
+        raise BadInput(f"{exc.what} (the {role} camera's calibration)", path) from None
+
+
 def _luma(rgb: np.ndarray) -> np.ndarray:
     return (rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)).astype(np.float32)
 
@@ -270,8 +278,8 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
         if not opts.color_correction:
             return b, s, np.asarray(b.bayer, np.float32), np.asarray(s.bayer, np.float32)
         # the cast images are computed once per calibration and size (cast_image keeps them)
-        cb = correct_bayer(b.bayer, calib_blur, b.pattern, cast=cast_image(calib_blur, b.shape, b.pattern))
-        cs = correct_bayer(s.bayer, calib_sharp, s.pattern, cast=cast_image(calib_sharp, s.shape, s.pattern))
+        cb = correct_bayer(b.bayer, calib_blur, b.pattern, cast=_cast(calib_blur, b, pair[0], "blur"))
+        cs = correct_bayer(s.bayer, calib_sharp, s.pattern, cast=_cast(calib_sharp, s, pair[1], "sharp"))
         tick("correction", time.perf_counter() - t1)
         return b, s, cb, cs
 
@@ -280,7 +288,7 @@ def develop_scene(scene: RawScene, calib_blur: CastFit, calib_sharp: CastFit, *,
         board = wsh.bayer
         if opts.color_correction:
             board = correct_bayer(board, calib_sharp, wsh.pattern,
-                                  cast=cast_image(calib_sharp, wsh.shape, wsh.pattern))
+                                  cast=_cast(calib_sharp, wsh, scene.whiteboard[1], "sharp"))
         return white_balance_from_patch(board, wsh.pattern)
 
     def timed_render(bayer, pattern, **kw):
@@ -455,20 +463,24 @@ def resolve_calibrations(inputs: RawInputs, *, color_correction: bool = True) ->
     raw_pairs = Path(inputs.raw_pairs)
     if not raw_pairs.is_dir():
         raise MissingInput("raw-pairs folder not found", raw_pairs)
+    rig = read_rig_config(raw_pairs)  # a bad rig.toml fails here, before anything is written
     if not color_correction:
         given = [f"--calib-{r}" for r in ("blur", "sharp") if getattr(inputs, f"calib_{r}") is not None]
         if given:
             raise BadConfig(f"{' and '.join(given)} given with --no-color-correction: give one or the other")
         return {"blur": None, "sharp": None}
-    rig = read_rig_config(raw_pairs)
     calib = {}
     for role in ("blur", "sharp"):
         p = getattr(inputs, f"calib_{role}")
         if p is None:
             p = rig.get("calibration", role)
             if p is None:
+                lightbox = rig.get("lightbox", role)
+                hint = (f"make one from the lightbox capture: lodetools calibrate color --lightbox "
+                        f"{raw_pairs / lightbox} --camera NAME --out {role}.toml, or run without: "
+                        "--no-color-correction" if lightbox else NO_CORRECTION_HINT)
                 raise MissingInput(f"no --calib-{role} and no calibration under [cameras.{role}] in rig.toml "
-                                   f"({NO_CORRECTION_HINT})", raw_pairs)
+                                   f"({hint})", raw_pairs)
             p = raw_pairs / p
         try:
             found = find_calibration(p)  # a file, or a shipped name (sim-blur)

@@ -44,6 +44,7 @@ References
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -281,16 +282,18 @@ def average_codes(frames, lut: np.ndarray, quant: Quantiser, out: np.ndarray, *,
 
 
 _WORKER = None
+_WORKER_LOCK = threading.Lock()
 
 
 def _worker():
     """A lazily started worker thread for the second half of the blocks."""
     global _WORKER
-    if _WORKER is None:
-        from concurrent.futures import ThreadPoolExecutor
+    with _WORKER_LOCK:
+        if _WORKER is None:
+            from concurrent.futures import ThreadPoolExecutor
 
-        _WORKER = ThreadPoolExecutor(1, thread_name_prefix="lodetools-average")
-    return _WORKER
+            _WORKER = ThreadPoolExecutor(1, thread_name_prefix="lodetools-average")
+        return _WORKER
 
 
 def _forget_worker():

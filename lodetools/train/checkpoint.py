@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lodetools.errors import BadInput, MissingInput
+from lodetools.errors import BadConfig, BadInput, MissingInput
 from lodetools.io.atomic import atomic_write_bytes
 
 MODEL_FORMAT = "lodetools-model-1"
@@ -89,10 +89,13 @@ def rebuild_model(ckpt: dict, path=None) -> nn.Module:
     from lodetools.nets.official import first_mismatch
     opts = dict(ckpt.get("net_opts", {}))
     spec = find_spec(ckpt.get("spec", ckpt["net"]))
-    if spec is not None and spec.build is not None:
-        model = build_model(spec.name, opts)
-    else:       # the network of lodetools.nets the file names (a spec may share its name: 'aspdc')
-        model = build_model(ckpt["net"], opts, network=True)
+    try:
+        if spec is not None and spec.build is not None:
+            model = build_model(spec.name, opts)
+        else:       # the network of lodetools.nets the file names (a spec may share its name: 'aspdc')
+            model = build_model(ckpt["net"], opts, network=True)
+    except BadConfig as exc:   # the options the file records do not build its network
+        raise BadInput(f"bad network options in the checkpoint ({exc.what})", path) from None
     problem = first_mismatch(model.state_dict(), ckpt["model"])
     if problem:
         raise BadInput(f"weights do not fit network {ckpt['net']!r}: {problem}", path)

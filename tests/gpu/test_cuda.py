@@ -45,5 +45,7 @@ def test_official_checkpoint_on_cuda_equals_cpu(tmp_path):
     x = torch.rand(1, 3, 64, 96)
     cpu, predict, _ = load_model(path, "cpu")
     gpu, _, _ = load_model(path, "cuda")
+    torch.backends.cudnn.allow_tf32 = False        # exact fp32 convolutions, as on the CPU
+    torch.backends.cuda.matmul.allow_tf32 = False
     with torch.no_grad():
         torch.testing.assert_close(predict(gpu, x.cuda()).cpu(), predict(cpu, x), rtol=1e-4, atol=1e-4)

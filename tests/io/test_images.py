@@ -36,3 +36,30 @@ def test_opencv_log_level_from_the_environment_wins(tmp_path):
         env = {**os.environ, "OPENCV_LOG_LEVEL": level}
         err = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stderr
         assert ("PNG input buffer is incomplete" in err) == shown, err
+
+
+def test_mask_array_of_another_kind_is_one_error(tmp_path):
+    from lodetools.io.images import read_mask
+
+    p = tmp_path / "m.npy"
+    np.save(p, np.zeros((4,), dtype=[("a", "i4"), ("b", "f4")]).reshape(2, 2))
+    with pytest.raises(BadInput, match="dtype") as e:
+        read_mask(p)
+    assert str(e.value.path) == str(p)
+
+
+def test_pillow_limit_restored_after_threaded_header_reads(tmp_path):
+    """Headers are read on several threads: Pillow's own bomb limit comes back afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    from lodetools.io.images import declared_size
+
+    p = tmp_path / "a.png"
+    write_image(p, np.zeros((8, 12, 3), np.float32))
+    before = Image.MAX_IMAGE_PIXELS
+    with ThreadPoolExecutor(8) as pool:
+        sizes = list(pool.map(lambda _: declared_size(p), range(4000)))
+    assert set(sizes) == {(12, 8)}
+    assert Image.MAX_IMAGE_PIXELS == before is not None

@@ -399,7 +399,8 @@ def test_trainer_starts_from_official_weights(tmp_path):
 
 
 def test_gpu_check_runs_on_cpu():
-    """benchmarks/gpu_check.py's device-generic train-step check, on the CPU (AMP off: identical)."""
+    """benchmarks/gpu_check.py's train-step check runs on the CPU (a smoke test of the script: without
+    AMP on the CPU it compares fp32 with itself, so only that it runs and is finite is checked)."""
     import importlib.util
     from pathlib import Path
     spec = importlib.util.spec_from_file_location(
@@ -407,4 +408,20 @@ def test_gpu_check_runs_on_cpu():
     gc = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gc)
     r = gc.check_train_step("lbag", "cpu", crop=64, batch=1, opts=gc.SMALL["lbag"])
-    assert r["finite"] and not r["amp"] and r["loss_rel_diff"] == 0.0 and r["grad_cosine"] > 0.9999
+    assert r["finite"] and not r["amp"]
+
+
+@pytest.mark.parametrize("obj, message", [
+    ({"net": "lbag", "net_opts": {}, "model": {"a.weight": "str"}}, "without a state dict of tensors"),
+    ({"net": "lbag", "net_opts": {}, "model": [1, 2]}, "without a state dict of tensors"),
+    ({"net": "lbag", "net_opts": [1], "model": {"a": torch.zeros(1)}}, "'net_opts' is not a table"),
+    ({"net": "lbag", "net_opts": {"base": "x"}, "model": {"a": torch.zeros(1)}}, "bad network options"),
+])
+def test_malformed_lodetools_checkpoint_is_one_error(tmp_path, obj, message):
+    from lodetools.train.checkpoint import load_model
+
+    path = tmp_path / "bad.pt"
+    torch.save(obj, path)
+    with pytest.raises(BadInput, match=message) as e:
+        load_model(path, "cpu")
+    assert str(e.value.path) == str(path)

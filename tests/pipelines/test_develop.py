@@ -253,3 +253,19 @@ def test_shipped_calibrations_by_name(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "sim-blurr" in err and "shipped calibrations: sim-blur, sim-sharp" in err
     assert not (tmp_path / "o2").exists() or not any((tmp_path / "o2").iterdir())
+
+
+def test_bad_rig_toml_or_calibration_size_fail_naming_the_file(calibrated, tmp_path, capsys):
+    """A bad rig.toml fails before anything is written, also without colour correction; a calibration
+    made for another image size names the RAW file and the camera."""
+    raw = tmp_path / "raw"
+    shutil.copytree(calibrated / "raw", raw)
+    (raw / "rig.toml").write_text("x = [\n")
+    assert run(["develop", "--raw-pairs", raw, "--out", tmp_path / "o1", "--quiet", "--no-color-correction"]) == 2
+    assert "rig.toml" in capsys.readouterr().err
+    assert not (tmp_path / "o1").exists()
+    assert run(["develop", "--raw-pairs", calibrated / "raw", "--out", tmp_path / "o2", "--quiet",
+                "--calib-blur", "sim-blur", "--calib-sharp", "sim-sharp"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "calibration is for 320x240 images" in err and "camera's calibration" in err
+    assert ".dng" in err

@@ -185,15 +185,18 @@ def _child_codes(args):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
-def test_two_thread_split_survives_fork():
+def test_two_thread_split_survives_fork(monkeypatch):
     """The worker thread is started in the parent; a forked child must not wait on it forever."""
     import multiprocessing as mp
+
+    monkeypatch.setattr(K, "cpu_threads", lambda *a, **k: 2)    # the split whatever the load (forked too)
 
     crf = parse_crf("gamma:2.2")
     frames = tuple(f.reshape(-1) for f in _frames(7, seed=4, size=(120, 100)))  # several blocks
     lut, q = inverse_lut(crf)[:, :1].T.copy(), K.build_quantiser(crf, 3)
     want = K.average_codes(frames, lut, q, np.empty(frames[0].size, np.uint8), parallel=True)
     assert np.array_equal(want, K.average_codes(frames, lut, q, np.empty_like(want), parallel=False))
+    assert K._WORKER is not None                                 # the parent did start its worker thread
     with mp.get_context("fork").Pool(1) as pool:
         got = pool.apply_async(_child_codes, ((frames, lut, q),)).get(timeout=20)
     assert np.array_equal(got, want)
