@@ -166,16 +166,13 @@ def _libraw_silenced():
     """Send file descriptor 2 to /dev/null: LibRaw prints its own line (``<file>: Unexpected end of file``)
     before raising, and the exception becomes our one-line error.
 
-    File descriptors belong to the process: while fd 2 points at /dev/null, every
-    thread's messages (errors, progress) are lost. So it is redirected only while
-    this is the process's one thread; with other threads running, LibRaw's line is
-    shown beside our error. The first thread in saves and redirects fd 2, the last
-    one out restores it (a save taken while another thread had redirected it would
-    restore /dev/null for good).
+    File descriptors belong to the process, and pipelines read RAW files on several
+    threads at once: the first thread in saves and redirects fd 2, the last one out
+    restores it (a save taken while another thread had redirected it would restore
+    /dev/null for good). What another thread writes to stderr during a RAW read (a
+    few milliseconds per file: a progress-bar refresh) is lost; lodetools' own
+    error lines are printed by the command after its work threads have ended.
     """
-    if threading.active_count() > 1 and _silence["depth"] == 0:
-        yield
-        return
     with _SILENCE_LOCK:
         if _silence["depth"] == 0:
             try:
