@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch is imported when a device is resolved, not with this module
     import torch
+
+
+#: device files of the GPU drivers torch can use: NVIDIA (Linux), WSL's GPU paravirtualisation, AMD ROCm
+GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/dev/dxg", "/dev/kfd")
+
+
+def gpu_possible() -> bool:
+    """Whether torch could find a GPU here, answered without importing torch (0.9 s).
+
+    ``False`` on Linux when none of the driver device files
+    (:data:`GPU_DEVICE_FILES`) exists: then ``torch.cuda.is_available()`` is
+    ``False`` too, so a CPU-only computation can skip torch altogether.
+    ``True`` elsewhere (macOS has MPS; other systems are not checked).
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> isinstance(gpu_possible(), bool)
+    True
+    """
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.path.exists(p) for p in GPU_DEVICE_FILES)
 
 
 def _mps_available() -> bool:

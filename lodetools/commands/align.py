@@ -17,13 +17,14 @@ DEVELOP_OPTIONS = ("raw_pairs", "calib_blur", "calib_sharp", "split", "beta_regi
 
 @click.command("align", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--flow", type=click.Choice(FLOW_METHODS), default="c2f", show_default=True,
-              help="Optical flow: c2f = our torch implementation of Ce Liu's coarse-to-fine method "
+              help="Optical flow: c2f = our implementation of Ce Liu's coarse-to-fine method "
                    "(what ReLoBlur's pyflow runs); pyflow = the original module if you built it; "
                    "dis/deepflow/tvl1 = OpenCV.")
 @click.option("--flow-alpha", type=click.FloatRange(min=0, min_open=True), default=0.012, show_default=True,
               help="c2f smoothness weight (pyflow's default).")
 @click.option("--device", type=str, default=None,
-              help="torch device of c2f (cpu, cuda, cuda:1); default: CUDA when available.")
+              help="torch device of c2f (cpu, cuda, cuda:1); default: CUDA when available, else the "
+                   "compiled CPU engine (numpy below 30,000 pixels).")
 @click.option("--no-densify", is_flag=True,
               help="Keep the raw flow: skip the edge-preserving re-interpolation of unreliable vectors.")
 @click.option("--residual-threshold", type=click.FloatRange(min=0), default=0.1, show_default=True,

@@ -14,7 +14,9 @@ Backends (``method``):
 
 * ``'c2f'``: our implementation of Ce Liu's coarse-to-fine variational flow,
   the method pyflow wraps (:mod:`lodetools.flow.c2f`): torch tensors on CUDA,
-  the same steps as compiled numba kernels on the CPU.
+  the same steps as compiled numba kernels on the CPU, or as numpy code
+  (the same bytes as numba's) for small images, where numba's start-up
+  would cost more than the flow.
 * ``'pyflow'``: the original module, only if it is importable and is Ce Liu's
   (:mod:`lodetools.flow.pyflow_backend`); never installed by us.
 * ``'dis'``, ``'deepflow'``, ``'tvl1'``: OpenCV (:mod:`lodetools.flow.opencv`).

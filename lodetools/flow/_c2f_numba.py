@@ -1,7 +1,7 @@
 """Compiled CPU kernels (numba) for one pyramid level of the c2f flow.
 
 The same algorithm, step for step, as the torch code in
-:func:`lodetools.flow.c2f.smooth_flow_sor` (Liu's ``SmoothFlowSOR``: warp,
+:func:`lodetools.flow._c2f_torch.smooth_flow_sor` (Liu's ``SmoothFlowSOR``: warp,
 derivatives of the 0.4/0.6 blend, IRLS weights, red-black block SOR), fused
 into loops over contiguous rows so that nothing travels through memory more
 often than needed: the torch version issues some 60 tensor operations per
@@ -35,14 +35,16 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numba as nb  # noqa: E402
 import numpy as np  # noqa: E402
 
+from lodetools.flow import c2f  # noqa: E402
+
 F32 = np.float32
 _OPTS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 #: row-parallel kernels (rows are independent: the result does not depend on the thread count)
 _POPTS = dict(_OPTS, parallel=True)
 
-#: Liu's 5-tap derivative filter and pre-smoothing filter (as in c2f.py)
-DERIV = np.array([1.0 / 12, -8.0 / 12, 0.0, 8.0 / 12, -1.0 / 12], np.float32)
-SMOOTH = np.array([0.02, 0.11, 0.74, 0.11, 0.02], np.float32)
+#: Liu's 5-tap derivative filter and pre-smoothing filter (:mod:`lodetools.flow.c2f`)
+DERIV = np.array(c2f.DERIV, np.float32)
+SMOOTH = np.array(c2f.SMOOTH, np.float32)
 
 # neighbours of each sub-lattice s = 2a + b: (horizontal lattice, left col offset, right col offset,
 #                                            vertical lattice, up row offset, down row offset)
@@ -382,7 +384,7 @@ def level_flow(f1, f2, flow, alpha, outer, inner, sor, omega, nbr, threads):
     """One level of Liu's ``SmoothFlowSOR``; refines ``flow`` (2, H, W) in place.
 
     f1, f2 (C, H, W) float32 reference and moving features; the same steps as
-    :func:`lodetools.flow.c2f.smooth_flow_sor`. ``threads``: the number of numba
+    :func:`lodetools.flow._c2f_torch.smooth_flow_sor`. ``threads``: the number of numba
     threads in use (the SOR pipeline's group count; set by the caller).
     """
     C, H, W = f1.shape

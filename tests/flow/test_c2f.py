@@ -8,8 +8,10 @@ from skimage import data
 from lodetools.errors import BadConfig, BadInput
 from lodetools.flow import endpoint_error, estimate_flow
 from lodetools.flow import _c2f_numba as nbk
-from lodetools.flow.c2f import (_RedBlackSOR, build_pyramid, coarse2fine_flow, image_features, liu_resize,
-                                pyramid_plan, pyramid_sizes, smooth_flow_sor, upsample_flow)
+from lodetools.flow import _c2f_numpy as npk
+from lodetools.flow._c2f_torch import _RedBlackSOR, smooth_flow_sor
+from lodetools.flow.c2f import (NUMPY_MAX_PIXELS, _gaussian_taps, build_pyramid, choose_engine, coarse2fine_flow,
+                                image_features, liu_resize, pyramid_plan, pyramid_sizes, upsample_flow)
 from lodetools.flow.pyflow_backend import load_pyflow
 from lodetools.flow.warp import densify_flow, valid_mask, warp_image
 
@@ -57,9 +59,15 @@ def test_c2f_odd_and_tiny_sizes(shape):
     flow = estimate_flow(a, b, "c2f", outer_iterations=2, sor_iterations=5, threads=1)
     assert flow.shape == shape[:2] + (2,)
     assert np.isfinite(flow).all()
-    # the compiled engine's borders (rows/columns of 1-3 pixels at coarse levels) match the torch code
-    ref = estimate_flow(a, b, "c2f", outer_iterations=2, sor_iterations=5, threads=1, engine="torch")
-    np.testing.assert_allclose(flow, ref, atol=1e-3)
+    # the numpy engine's borders (rows/columns of 1-3 pixels at coarse levels) are the compiled engine's
+    for engine in ("numpy", "numba"):
+        np.testing.assert_array_equal(
+            estimate_flow(a, b, "c2f", outer_iterations=2, sor_iterations=5, threads=1, engine=engine), flow)
+    # and match the torch code where no level is a single row or column (there the vertical or
+    # horizontal problem is degenerate: the flow follows float32 rounding of features that are ~0)
+    if min(min(size) for size in pyramid_sizes(*shape[:2])) > 1:
+        ref = estimate_flow(a, b, "c2f", outer_iterations=2, sor_iterations=5, threads=1, engine="torch")
+        np.testing.assert_allclose(flow, ref, atol=1e-3)
 
 
 def test_pyramid_sizes_follow_liu():
@@ -78,17 +86,16 @@ def test_pyramid_sizes_follow_liu():
 
 def test_liu_resize_samples_at_j_plus_one_over_rate_minus_one():
     """Hand-evaluated: rate 0.5 samples x = 2j + 1; rate 2 samples x = (j + 1) / 2 - 1, clamped at 0."""
-    img = torch.arange(12, dtype=torch.float32).view(1, 1, 2, 6) ** 2       # row r, col c: (6r + c)^2
-    down = liu_resize(img, (1, 3), 0.5, 0.5)[0, 0]
-    np.testing.assert_allclose(down.numpy(), [[(6 + 1) ** 2, (6 + 3) ** 2, (6 + 5) ** 2]])
-    up = liu_resize(img[..., :1, :3], (1, 6), 1.0, 2.0)[0, 0, 0]             # values 0, 1, 4
+    img = np.arange(12, dtype=np.float32).reshape(1, 2, 6) ** 2         # row r, col c: (6r + c)^2
+    down = liu_resize(img, (1, 3), 0.5, 0.5)[0]
+    np.testing.assert_allclose(down, [[(6 + 1) ** 2, (6 + 3) ** 2, (6 + 5) ** 2]])
+    up = liu_resize(img[:, :1, :3], (1, 6), 1.0, 2.0)[0, 0]             # values 0, 1, 4
     # x = -0.5 (clamped to 0), 0, 0.5, 1, 1.5, 2
-    np.testing.assert_allclose(up.numpy(), [0, 0, 0.5, 1, 2.5, 4])
+    np.testing.assert_allclose(up, [0, 0, 0.5, 1, 2.5, 4])
     # the flow between levels: resized with the per-axis rates and multiplied by 1 / ratio
-    flow = torch.ones(2, 3, 4)
-    up = upsample_flow(flow, (4, 5), 0.75)
-    assert up.shape == (2, 4, 5)
-    np.testing.assert_allclose(up.numpy(), np.full((2, 4, 5), 1 / 0.75), rtol=1e-6)
+    up = upsample_flow(np.ones((2, 3, 4), np.float32), (4, 5), 0.75)
+    assert up.shape == (2, 4, 5) and up.dtype == np.float32
+    np.testing.assert_allclose(up, np.full((2, 4, 5), 1 / 0.75), rtol=1e-6)
 
 
 def test_red_black_sor_converges_to_direct_solution():
@@ -259,7 +266,7 @@ def _features_pair(h=40, w=58):
     ref, moving, _ = synthetic_pair(h=h, w=w)
 
     def feats(img):
-        return image_features(torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None])
+        return image_features(np.ascontiguousarray(img.transpose(2, 0, 1)))
 
     return feats(ref), feats(moving)
 
@@ -268,11 +275,11 @@ def _features_pair(h=40, w=58):
 def test_numba_level_matches_torch_level(inner):
     """One pyramid level: the compiled kernels reproduce the torch steps to float32 rounding."""
     f1, f2 = _features_pair()
-    flow0 = np.random.default_rng(1).normal(0, 0.5, (2,) + tuple(f1.shape[2:])).astype(np.float32)
-    ref = smooth_flow_sor(f1, f2, torch.from_numpy(flow0.copy()), alpha=0.012, outer=3, inner=inner,
-                          sor=12).numpy()
+    flow0 = np.random.default_rng(1).normal(0, 0.5, (2,) + tuple(f1.shape[1:])).astype(np.float32)
+    ref = smooth_flow_sor(torch.from_numpy(f1)[None], torch.from_numpy(f2)[None], torch.from_numpy(flow0.copy()),
+                          alpha=0.012, outer=3, inner=inner, sor=12).numpy()
     ours = flow0.copy()
-    nbk.level_flow(f1[0].numpy(), f2[0].numpy(), ours, 0.012, 3, inner, 12, 1.8, nbk._NBR, 1)
+    nbk.level_flow(f1, f2, ours, 0.012, 3, inner, 12, 1.8, nbk._NBR, 1)
     assert np.abs(ref - flow0).max() > 0.05          # the level did move the flow
     np.testing.assert_allclose(ours, ref, atol=2e-4)
 
@@ -314,12 +321,73 @@ def test_c2f_rejects_unknown_engine():
 
 
 @pytest.mark.parametrize("channels", [3, 1])
-def test_opencv_pyramid_matches_torch_pyramid(channels):
+def test_pyramid_levels_are_liu_blur_then_resize(channels):
+    """Each level against a float64 reference: Liu's Gaussian (edge-replicated) of its source, then Liu's resize."""
     img = data.astronaut()[:150, :230].astype(np.float32) / 255
     img = img if channels == 3 else img.mean(2, keepdims=True)
-    t = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
-    a, b = build_pyramid(t), build_pyramid(t, use_cv2=True)
-    assert len(a) == len(b) == len(pyramid_sizes(150, 230)) > 5
-    for x, y, size in zip(a, b, pyramid_sizes(150, 230)):
-        assert x.shape == y.shape == (1, channels) + size
-        np.testing.assert_allclose(y.numpy(), x.numpy(), atol=2e-4)
+    x = np.ascontiguousarray(img.transpose(2, 0, 1))
+    levels = build_pyramid(x)
+    plan = pyramid_plan(150, 230)
+    assert len(levels) == len(plan) > 5
+    for level, (size, source, sigma, radius, rate) in zip(levels[1:], plan[1:]):
+        src = levels[source].astype(np.float64)
+        if radius:
+            taps = _gaussian_taps(sigma, radius)
+            for axis in (2, 1):
+                p = np.pad(src, [(radius, radius) if a == axis else (0, 0) for a in range(3)], mode="edge")
+                n = src.shape[axis]
+                src = sum(t * np.take(p, np.arange(i, i + n), axis=axis) for i, t in enumerate(taps))
+        ref = liu_resize(src, size, rate, rate)
+        assert level.shape == (channels,) + size and level.dtype == np.float32
+        np.testing.assert_allclose(level, ref, atol=2e-6)
+
+
+@pytest.mark.parametrize("shape", [(60, 80), (23, 30), (5, 7), (1, 6), (6, 1), (2, 2), (1, 1)])
+@pytest.mark.parametrize("inner", [1, 2])
+def test_numpy_level_equals_numba_level_bit_for_bit(shape, inner):
+    f1, f2 = _features_pair(h=64, w=84)
+    h, w = shape
+    f1, f2 = np.ascontiguousarray(f1[:, :h, :w]), np.ascontiguousarray(f2[:, 1:h + 1, 2:w + 2])
+    flow0 = np.random.default_rng(1).normal(0, 0.5, (2, h, w)).astype(np.float32)
+    ours = npk.level_flow(f1, f2, flow0.copy(), 0.012, 3, inner, 12, 1.8)
+    ref = flow0.copy()
+    nbk.level_flow(f1, f2, ref, 0.012, 3, inner, 12, 1.8, nbk._NBR, 1)
+    assert h * w == 1 or np.abs(ref - flow0).max() > 0.05          # the level did move the flow
+    np.testing.assert_array_equal(ours, ref)
+
+
+def test_c2f_numpy_engine_equals_numba_engine_and_auto_picks_by_size():
+    ref, moving, truth = synthetic_pair(h=48, w=64)
+    opts = dict(outer_iterations=3, sor_iterations=10, threads=1)
+    a = coarse2fine_flow(ref, moving, engine="numpy", **opts)
+    np.testing.assert_array_equal(a, coarse2fine_flow(ref, moving, engine="numba", **opts))
+    np.testing.assert_array_equal(a, coarse2fine_flow(ref, moving, engine="auto", device="cpu", **opts))
+    assert endpoint_error(a, truth, valid_mask(truth)) < 1.0
+    assert choose_engine("auto", "cpu", NUMPY_MAX_PIXELS + 1) == ("numba", None)
+    assert choose_engine("numpy", "cuda", 10 ** 8) == ("numpy", None)
+
+
+def test_c2f_auto_on_a_small_image_imports_neither_torch_nor_numba():
+    """Start-up: a small CPU flow runs without torch (0.9 s to import) and numba (0.65 s to load a kernel)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from lodetools.flow import estimate_flow; "
+            "a = np.random.default_rng(0).random((40, 56, 3), dtype=np.float32); "
+            "estimate_flow(a, np.roll(a, 1, 1), 'c2f', device='cpu'); "
+            "print(sorted(m for m in ('torch', 'numba') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_gpu_possible_reads_the_driver_files(monkeypatch):
+    from lodetools import device
+
+    monkeypatch.setattr(device.sys, "platform", "linux")
+    monkeypatch.setattr(device.os.path, "exists", lambda p: False)
+    assert not device.gpu_possible()
+    monkeypatch.setattr(device.os.path, "exists", lambda p: p == "/dev/nvidiactl")
+    assert device.gpu_possible()
+    monkeypatch.setattr(device.sys, "platform", "darwin")
+    monkeypatch.setattr(device.os.path, "exists", lambda p: False)
+    assert device.gpu_possible()
