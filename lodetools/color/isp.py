@@ -24,6 +24,10 @@ References
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
+
 import numpy as np
 
 from lodetools.color.crf import CRF
@@ -68,8 +72,37 @@ def _import_colour():
     return colour
 
 
+#: ``engine='auto'`` runs numpy up to this many pixels: 8 numpy demosaics of 800x600 (6 Menon with the
+#: refining step and 2 bilinear, what ``develop`` makes of a scene of 3 pairs) take 0.50 s, about numba's
+#: first call in a process alone (0.44-0.59 s), and 0.3 s less than numba's total (figures in :func:`demosaic`)
+AUTO_NUMPY_MAX_PIXELS = 500_000
+#: ``engine='auto'`` stops choosing numpy once its demosaics in this process took this long (seconds):
+#: numba's first-call cost, so a long run of small images spends at most that much more than numba would
+AUTO_NUMPY_BUDGET_S = 0.5
+_numpy_spent = [0.0]
+_numpy_lock = threading.Lock()
+
+
+def _numba_warm() -> bool:
+    """Whether numba's CPU target has loaded its implementation registries in this process.
+
+    numba does so (importing ``numba.np.npyimpl`` with ``scipy.linalg``, about 0.3 s) on the first
+    kernel it compiles or loads from its cache, whichever kernel it is (the flow or averaging kernels
+    too); after that a cached kernel loads in about 15 ms.
+    """
+    return "numba.np.npyimpl" in sys.modules
+
+
+def _pick_engine(engine: str, npix: int) -> str:
+    if engine != "auto":
+        return engine
+    if _numba_warm() or npix > AUTO_NUMPY_MAX_PIXELS or _numpy_spent[0] >= AUTO_NUMPY_BUDGET_S:
+        return "numba"
+    return "numpy"
+
+
 def demosaic(bayer: np.ndarray, pattern: str, *, refining_step: bool = True,
-             method: str = "menon", float32: bool = True) -> np.ndarray:
+             method: str = "menon", float32: bool = True, engine: str = "auto") -> np.ndarray:
     """Demosaic a Bayer image.
 
     Parameters
@@ -82,29 +115,86 @@ def demosaic(bayer: np.ndarray, pattern: str, *, refining_step: bool = True,
         ``bilinear`` (colour-demosaicing's) is for quick previews only.
     float32 : bool
         Compute in float32 (colour-science's default is float64; the results
-        differ by ~3e-7 and float32 is about 2.5x faster). Menon in float32
-        runs :func:`lodetools.color._menon_numba.menon`, colour-demosaicing's
-        float32 computation step for step as compiled loops (equal to it bit
-        for bit, about 4x faster, and without the GIL); ``float32=False``
-        calls colour-demosaicing in float64. Bilinear in float32 is
-        :func:`lodetools.color._menon_numba.bilinear`, equal to
-        colour-demosaicing's bit for bit.
+        differ by ~3e-7 and float32 is about 2.5x faster). In float32, Menon
+        and bilinear are colour-demosaicing's float32 computations step for
+        step, equal to them bit for bit, in one of two engines (``engine``);
+        ``float32=False`` calls colour-demosaicing in float64.
+    engine : {'auto', 'numba', 'numpy'}
+        The float32 engine; both give the same result bit for bit, so the
+        choice changes only the speed. ``numba``
+        (:mod:`lodetools.color._menon_numba`) runs compiled loops, about 4x
+        faster than colour-demosaicing and without the GIL, but its first
+        call in a process costs 0.44-0.59 s (``import numba`` 0.15-0.2 s,
+        then numba's first load of a cached kernel 0.28-0.39 s). ``numpy``
+        (:mod:`lodetools.color._menon_numpy`) imports nothing more and takes
+        about twice numba's time per image. ``auto`` takes numba once numba
+        has run any kernel in this process; before that it takes numpy for
+        images of at most :data:`AUTO_NUMPY_MAX_PIXELS` pixels while the
+        numpy demosaics of this process have taken less than
+        :data:`AUTO_NUMPY_BUDGET_S` seconds (numba's first-call cost: a long
+        run of small images then moves to numba), and numba otherwise.
+        Measured on the 2-core development machine (best of 3-5, warm
+        numba; Menon with the refining step / bilinear, ms):
+
+        ==========  =============  =============
+        size        numpy          numba
+        ==========  =============  =============
+        96x64       1.2 / 0.3      0.4 / 0.4
+        320x240     9.3 / 4.5      5.6 / 4.9
+        640x480     44 / 25        26 / 20
+        800x600     70 / 40        42 / 31
+        1000x700    90 / 48        54 / 46
+        2152x1436   478 / 329      255 / 216
+        ==========  =============  =============
+
+        ``develop`` makes 8 demosaics of a scene of 3 pairs (6 Menon, 2
+        bilinear): 0.50 s in numpy at 800x600 (the threshold), about
+        numba's first call alone, against 0.33 s plus that first call in
+        numba.
 
     Returns
     -------
     ndarray float32 (H, W, 3), not clipped.
+
+    Raises
+    ------
+    BadConfig
+        For an unknown ``method``, ``engine`` or Bayer ``pattern``.
+
+    References
+    ----------
+    .. [1] D. Menon, S. Andriani, G. Calvagno, "Demosaicing With Directional
+       Filtering and a posteriori Decision", IEEE TIP 16(1), 2007.
+    .. [2] colour-demosaicing, ``demosaicing_CFA_Bayer_Menon2007`` and
+       ``demosaicing_CFA_Bayer_bilinear``
+       (https://github.com/colour-science/colour-demosaicing).
+
+    Examples
+    --------
+    >>> cfa = np.random.default_rng(0).random((6, 8)).astype(np.float32)
+    >>> a, b = demosaic(cfa, "RGGB", engine="numpy"), demosaic(cfa, "RGGB", engine="numba")
+    >>> a.shape, bool(np.array_equal(a, b))
+    ((6, 8, 3), True)
     """
     idx = pattern_indices(pattern)
     if method not in ("menon", "bilinear"):
         raise BadConfig(f"unknown demosaicing method {method!r}: expected menon or bilinear")
+    if engine not in ("auto", "numba", "numpy"):
+        raise BadConfig(f"unknown demosaicing engine {engine!r}: expected auto, numba or numpy")
     if float32:  # without colour-science (its import alone costs about 1 s)
-        from lodetools.color import _menon_numba
-
         cfa = np.ascontiguousarray(bayer, np.float32)
         cm = np.asarray(idx, np.int64).reshape(2, 2)
-        if method == "bilinear":
-            return _menon_numba.bilinear(cfa, cm)
-        return _menon_numba.menon(cfa, cm, bool(refining_step))
+        chosen = _pick_engine(engine, cfa.size)
+        if chosen == "numba":
+            from lodetools.color import _menon_numba as kernels
+        else:
+            from lodetools.color import _menon_numpy as kernels
+        t0 = time.perf_counter()
+        rgb = kernels.bilinear(cfa, cm) if method == "bilinear" else kernels.menon(cfa, cm, bool(refining_step))
+        if chosen == "numpy" and engine == "auto":
+            with _numpy_lock:
+                _numpy_spent[0] += time.perf_counter() - t0
+        return rgb
     _import_colour()
     with np.printoptions():  # as colour-science, colour-demosaicing sets numpy's print mode on import
         from colour_demosaicing import demosaicing_CFA_Bayer_bilinear, demosaicing_CFA_Bayer_Menon2007
@@ -191,8 +281,6 @@ def render(bayer: np.ndarray, pattern: str, *, wb_gains, camera_to_srgb=None, ga
     -------
     ndarray float32 (H, W, 3) in [0, 1]
     """
-    import time
-
     t0 = time.perf_counter()
     rgb = demosaic(bayer, pattern, refining_step=refining_step, method=method)
     t1 = time.perf_counter()

@@ -205,8 +205,8 @@ def test_missing_calibration_names_file_and_flag(calibrated, tmp_path, capsys):
 
 @pytest.mark.parametrize("pattern", ["RGGB", "BGGR", "GRBG", "GBRG"])
 def test_compiled_demosaics_equal_colour_demosaicing(pattern):
-    """The compiled Menon and bilinear demosaics are colour-demosaicing's float32 computations bit for bit
-    (odd sizes, borders, negative noise, Menon with and without the refining step)."""
+    """The compiled (numba) and the numpy Menon and bilinear demosaics are colour-demosaicing's float32
+    computations bit for bit (odd sizes, borders, negative noise, Menon with and without the refining step)."""
     from colour.utilities import set_default_float_dtype
     from colour_demosaicing import demosaicing_CFA_Bayer_bilinear, demosaicing_CFA_Bayer_Menon2007
 
@@ -221,15 +221,17 @@ def test_compiled_demosaics_equal_colour_demosaicing(pattern):
             ref = demosaicing_CFA_Bayer_Menon2007(cfa, pattern, refining_step=refining)
         finally:
             set_default_float_dtype(np.float64)
-        ours = demosaic(cfa, pattern, refining_step=refining)
-        assert ours.dtype == np.float32 and ours.shape == (37, 50, 3)
-        np.testing.assert_array_equal(ours, ref)
+        for engine in ("numba", "numpy"):
+            ours = demosaic(cfa, pattern, refining_step=refining, engine=engine)
+            assert ours.dtype == np.float32 and ours.shape == (37, 50, 3)
+            np.testing.assert_array_equal(ours, ref)
     set_default_float_dtype(np.float32)
     try:
         ref = demosaicing_CFA_Bayer_bilinear(cfa, pattern)
     finally:
         set_default_float_dtype(np.float64)
-    np.testing.assert_array_equal(demosaic(cfa, pattern, method="bilinear"), ref)
+    for engine in ("numba", "numpy"):
+        np.testing.assert_array_equal(demosaic(cfa, pattern, method="bilinear", engine=engine), ref)
 
 
 def test_shipped_calibrations_by_name(tmp_path, capsys):
