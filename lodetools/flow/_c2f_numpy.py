@@ -128,69 +128,79 @@ def _system(ix, iy, it, flow, d, alpha):
     return (wl, wx, wu, wy, e2 / det, e1 / det, -c12 / det, -b1 * inv_c - lap[0], -b2 * inv_c - lap[1])
 
 
-def _stacked(U, lattices, rows, cols):
-    """A (2, 2, h, w) view of U (4, 2, h + 2, w + 2): entry (k, c, i, j) is
-    ``U[lattices[k], c, 1 + i + rows[k], 1 + j + cols[k]]``.
-
-    The two entries of k are a fixed number of elements apart in U's memory, so
-    both sub-lattices of a colour (and their neighbours) are one strided view
-    and a colour is updated with one operation per step.
-    """
-    n4, n2, hp, wp = U.shape
-    item = U.itemsize
-
-    def addr(k):
-        return ((lattices[k] * n2) * hp + 1 + rows[k]) * wp + 1 + cols[k]
-
-    flat = U.reshape(-1)
-    return np.lib.stride_tricks.as_strided(
-        flat[addr(0):], shape=(2, n2, hp - 2, wp - 2),
-        strides=((addr(1) - addr(0)) * item, hp * wp * item, wp * item, item), writeable=True)
-
-
 def _solve(planes, sweeps, omega):
-    """``sweeps`` red-black block SOR sweeps from zero; returns the increment (2, H, W)."""
+    """``sweeps`` red-black block SOR sweeps from zero; returns the increment (2, H, W).
+
+    Layout: each sub-lattice s (pixel (2i + a, 2j + b), s = 2a + b) is an
+    (h + 2, w + 2) grid with a halo of zeros, stored flat, so that a
+    neighbour at row offset ``dr`` and column offset ``dc`` is the same flat
+    range shifted by ``dr (w + 2) + dc``. Each colour's two sub-lattices are
+    one strided view (their distance in memory is fixed), so a colour step is
+    one operation over long contiguous rows: the halo entries are computed too
+    and stay 0, because their coefficients are 0.
+    """
     H, W = planes[0].shape
     h, w = (H + 1) // 2, (W + 1) // 2
-    K = np.zeros((4, 9, h, w), F32)          # per sub-lattice; entries outside the image stay 0
+    wp = w + 2
+    n_plane = (h + 2) * wp + 2               # one spare element at each end for the shifted ranges
+    lo, n = 1 + wp, h * wp                   # the flat range of grid rows 1 .. h (all columns)
+    K = np.zeros((4, 9, h + 2, wp), F32)     # entries outside the image stay 0
     for s in range(4):
         a, b = divmod(s, 2)
         for k, plane in enumerate(planes):
             sub = plane[a::2, b::2]
-            K[s, k, :sub.shape[0], :sub.shape[1]] = sub
-    U = np.zeros((4, 2, h + 2, w + 2), F32)  # (du, dv) per sub-lattice with a halo of zeros
-    colours = []
+            K[s, k, 1:1 + sub.shape[0], 1:1 + sub.shape[1]] = sub
+    K = K.reshape(4, 9, -1)[:, :, wp:wp + n]
+    U = np.zeros((4, 2, n_plane), F32)
+    flat = U.reshape(-1)
+    item = U.itemsize
+
+    def stacked(lattices, shifts):
+        """(2, 2, n) view: entry (k, c, p) is U[lattices[k], c, lo + p + shifts[k]]."""
+        a0, a1 = (lattices[k] * 2 * n_plane + lo + shifts[k] for k in (0, 1))
+        return np.lib.stride_tricks.as_strided(flat[a0:], shape=(2, 2, n),
+                                               strides=((a1 - a0) * item, n_plane * item, item), writeable=True)
+
+    steps = []
     for own in ((0, 3), (1, 2)):             # red (ee, oo), then black (eo, oe)
         nb = [_NBR[s] for s in own]
-        Kc = K[list(own)]                     # (2, 9, h, w)
-        colours.append((
-            [(Kc[:, k, None], _stacked(U, [n[0 if k < 2 else 3] for n in nb],
-                                          [0 if k < 2 else n[4 + k - 2] for n in nb],
-                                          [n[1 + k] if k < 2 else 0 for n in nb])) for k in range(4)],
-            Kc[:, 7:9], Kc[:, 4:6], Kc[:, 6, None], _stacked(U, own, (0, 0), (0, 0))))
+        Kc = K[list(own)]                     # (2, 9, n)
+        neighbours = [stacked([x[0] for x in nb], [x[1] for x in nb]),          # left
+                      stacked([x[0] for x in nb], [x[2] for x in nb]),          # right
+                      stacked([x[3] for x in nb], [x[4] * wp for x in nb]),     # up
+                      stacked([x[3] for x in nb], [x[5] * wp for x in nb])]     # down
+        weights = [np.ascontiguousarray(np.broadcast_to(Kc[:, k, None], (2, 2, n))) for k in (0, 1, 2, 3, 6)]
+        steps.append((weights[0], neighbours[0], np.ascontiguousarray(Kc[:, 7:9]), weights[1], neighbours[1],
+                      weights[2], neighbours[2], weights[3], neighbours[3], np.ascontiguousarray(Kc[:, 4:6]),
+                      weights[4], stacked(list(own), [0, 0])))
     om = F32(omega)
-    acc = np.empty((2, 2, h, w), F32)
+    acc = np.empty((2, 2, n), F32)
+    flipped = acc[:, ::-1]                   # (s2, s1)
     t = np.empty_like(acc)
     tmp = np.empty_like(acc)
+    mul = np.multiply
     for _ in range(sweeps):
-        for weights, rhs, pr, q, u in colours:
+        for wl, nl, rhs, wr, nr, wu, nu, wd, nd, pr, q, u in steps:
             # s = b + w_l n_l + w_r n_r + w_u n_u + w_d n_d, in this order
-            (wl, nl), (wr, nr), (wu, nu), (wd, nd) = weights
-            np.multiply(wl, nl, out=acc)
+            mul(wl, nl, out=acc)
             acc += rhs
-            for wk, nk in ((wr, nr), (wu, nu), (wd, nd)):
-                np.multiply(wk, nk, out=tmp)
-                acc += tmp
-            np.multiply(pr, acc, out=t)      # (p s1 + q s2, r s2 + q s1)
-            np.multiply(q, acc[:, ::-1], out=tmp)
+            mul(wr, nr, out=tmp)
+            acc += tmp
+            mul(wu, nu, out=tmp)
+            acc += tmp
+            mul(wd, nd, out=tmp)
+            acc += tmp
+            mul(pr, acc, out=t)              # (p s1 + q s2, r s2 + q s1)
+            mul(q, flipped, out=tmp)
             t += tmp
             t -= u
             t *= om                          # u += omega (A^-1 s - u)
             u += t
+    grid = U[:, :, 1:1 + (h + 2) * wp].reshape(4, 2, h + 2, wp)[:, :, 1:h + 1, 1:w + 1]
     d = np.empty((2, 2 * h, 2 * w), F32)
     for s in range(4):
         a, b = divmod(s, 2)
-        d[:, a::2, b::2] = U[s, :, 1:h + 1, 1:w + 1]
+        d[:, a::2, b::2] = grid[s]
     return d[:, :H, :W]
 
 
