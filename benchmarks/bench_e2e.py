@@ -30,6 +30,10 @@ Comparisons:
 - ``masks`` (recipe ``reloblur``, one scene of 5 pairs and its static pair, in
   place): Algorithm 1 with cv2 (``imread``, the MOG2 ``apply`` calls, OR,
   erode, dilate, ``imwrite``), per pair, at 2152x1436.
+- ``startup``: ``lodetools develop`` and ``lodetools align`` as processes on a
+  96x64 rig (warm caches), against a process that imports numpy, OpenCV and
+  rawpy (the least a hand-written script imports); median of 7 (target: a
+  command under 0.5 s).
 
 Usage::
 
@@ -170,8 +174,7 @@ def bench_synthesize(size, tmp: Path, workers=(1,)) -> list:
 
 def make_rig(tmp: Path, size, scenes: int = 1) -> Path:
     """A synthetic rig (per scene: reference, whiteboard, one capture) with both cameras calibrated."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from _rig import calibrated_rig
+    from tests.support.rig import calibrated_rig
 
     return calibrated_rig(tmp / f"rig{scenes}", size=size, scenes=scenes, captures=1)
 
@@ -483,6 +486,44 @@ def bench_masks(size, tmp: Path, n_pairs: int = 5) -> list:
 
 # --------------------------------------------------------------------------- main
 
+# --------------------------------------------------------------------------- start-up
+
+def _cli() -> list:
+    """How a user starts lodetools: the installed console script, else ``python -m lodetools``."""
+    script = Path(sys.executable).with_name("lodetools")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "lodetools"]
+
+
+def bench_startup(size, tmp: Path, rounds: int = 7) -> list:
+    """``develop`` and ``align`` as processes on a tiny rig (one scene: reference, whiteboard, one capture),
+    warm caches, against a process importing what a hand-written script needs (numpy, OpenCV, rawpy)."""
+    import subprocess
+
+    rig = make_rig(tmp, size)
+    out = tmp / "out"
+    bare = [sys.executable, "-c", "import numpy, cv2, rawpy"]
+
+    def command(name):
+        return _cli() + [name, "--raw-pairs", str(rig / "raw"), "--out", str(out), "--calib-blur",
+                         str(rig / "cal" / "blur.toml"), "--calib-sharp", str(rig / "cal" / "sharp.toml")]
+
+    def run(argv):
+        subprocess.run(argv, check=True, capture_output=True)
+
+    def clean():
+        shutil.rmtree(out, ignore_errors=True)
+
+    rows = []
+    h, w = size
+    for name in ("develop", "align"):
+        clean()
+        run(command(name))   # warm: numba's and Python's caches, the page cache
+        ours, theirs, load = interleaved(lambda: run(command(name)), lambda: run(bare), rounds=rounds, setup=clean)
+        rows.append(row(f"{name} (start-up)", f"{w}x{h}", ours, theirs, load, per="process",
+                        note=f"comparison: python -c 'import numpy, cv2, rawpy'; median of {rounds}"))
+    return rows
+
+
 BENCHES = {
     "synthesize": (bench_synthesize, (1080, 1920)),
     "develop": (bench_develop, (1436, 2152)),
@@ -491,14 +532,15 @@ BENCHES = {
     "eval": (bench_eval, (1436, 2152)),
     "deblur": (bench_deblur, (720, 1280)),
     "masks": (bench_masks, (1436, 2152)),
+    "startup": (bench_startup, (64, 96)),
 }
 
 
 def print_table(rows, file=sys.stdout):
-    print(f"{'command':<11} {'size':<22} {'lodetools':>10} {'comparison':>11} {'ratio':>6} {'load':>5}  per / note",
+    print(f"{'command':<18} {'size':<22} {'lodetools':>10} {'comparison':>11} {'ratio':>6} {'load':>5}  per / note",
           file=file)
     for r in rows:
-        print(f"{r['command']:<11} {r['size']:<22} {r['ours']:>9.2f}s {r['theirs']:>10.2f}s {r['ratio']:>6.2f} "
+        print(f"{r['command']:<18} {r['size']:<22} {r['ours']:>9.2f}s {r['theirs']:>10.2f}s {r['ratio']:>6.2f} "
               f"{r['load']:>5.1f}  {r['per']}; {r['note']}", file=file)
 
 

@@ -36,8 +36,26 @@ starts during a run is seen at the next level.
 from __future__ import annotations
 
 import os
+import sys
 
 _SINGLE = False
+
+
+def numba_started() -> bool:
+    """Whether numba has loaded its CPU target's implementation registries in this process.
+
+    numba does so on the first kernel it compiles or loads from its cache,
+    whichever kernel it is (importing ``numba.np.npyimpl`` with ``scipy.linalg``:
+    with ``import numba``, about 0.45-0.65 s on the 2-core development machine);
+    after that a cached kernel loads in about 15 ms. The numpy engines of the
+    demosaic and the c2f flow (equal to the numba kernels bit for bit) are
+    chosen for small inputs only while this is ``False``.
+
+    Returns
+    -------
+    bool
+    """
+    return "numba.np.npyimpl" in sys.modules
 
 
 def usable_cores() -> int:

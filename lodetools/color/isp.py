@@ -33,6 +33,7 @@ import numpy as np
 from lodetools.color.crf import CRF
 from lodetools.errors import BadConfig
 from lodetools.io.bayer import channel_map, pattern_indices
+from lodetools.parallel import numba_started
 
 
 def _import_colour():
@@ -83,20 +84,10 @@ _numpy_spent = [0.0]
 _numpy_lock = threading.Lock()
 
 
-def _numba_warm() -> bool:
-    """Whether numba's CPU target has loaded its implementation registries in this process.
-
-    numba does so (importing ``numba.np.npyimpl`` with ``scipy.linalg``, about 0.3 s) on the first
-    kernel it compiles or loads from its cache, whichever kernel it is (the flow or averaging kernels
-    too); after that a cached kernel loads in about 15 ms.
-    """
-    return "numba.np.npyimpl" in sys.modules
-
-
 def _pick_engine(engine: str, npix: int) -> str:
     if engine != "auto":
         return engine
-    if _numba_warm() or npix > AUTO_NUMPY_MAX_PIXELS or _numpy_spent[0] >= AUTO_NUMPY_BUDGET_S:
+    if numba_started() or npix > AUTO_NUMPY_MAX_PIXELS or _numpy_spent[0] >= AUTO_NUMPY_BUDGET_S:
         return "numba"
     return "numpy"
 

@@ -16,8 +16,9 @@ with the same steps (``engine=``):
   for CUDA; it agrees with the others to float32 rounding.
 
 ``engine='auto'`` (the default) runs torch on a GPU, and on the CPU numpy
-for images of at most :data:`NUMPY_MAX_PIXELS` pixels (unless the numba
-kernels are already loaded in the process) and numba above; numpy and numba
+for images of at most :data:`NUMPY_MAX_PIXELS` pixels (unless numba has
+already started in the process: :func:`lodetools.parallel.numba_started`)
+and numba above; numpy and numba
 give the same bytes, so the choice changes only the time. torch is imported
 only for the torch engine or to ask whether a GPU is there (not on a
 machine without GPU device files, :func:`lodetools.device.gpu_possible`).
@@ -97,10 +98,11 @@ References
 from __future__ import annotations
 
 import math
-import sys
 
 import cv2
 import numpy as np
+
+from lodetools.parallel import numba_started
 
 #: Liu's 5-tap derivative filter (``DImage::dx(.., advanced=true)``).
 DERIV = (1.0 / 12, -8.0 / 12, 0.0, 8.0 / 12, -1.0 / 12)
@@ -268,12 +270,6 @@ def image_features(img: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- engines
-def _numba_loaded() -> bool:
-    """Whether this process has already loaded the numba level kernel (its start-up is paid)."""
-    mod = sys.modules.get("lodetools.flow._c2f_numba")
-    return mod is not None and bool(mod.level_flow.overloads)
-
-
 def choose_engine(engine: str, device, pixels: int):
     """``(engine, torch_device or None)`` for :func:`coarse2fine_flow` (see its ``engine``)."""
     if engine not in ENGINES:
@@ -289,7 +285,7 @@ def choose_engine(engine: str, device, pixels: int):
         dev = resolve_device(device)
         if engine == "torch" or dev.type != "cpu":
             return "torch", dev
-    return ("numpy" if pixels <= NUMPY_MAX_PIXELS and not _numba_loaded() else "numba"), None
+    return ("numpy" if pixels <= NUMPY_MAX_PIXELS and not numba_started() else "numba"), None
 
 
 def coarse2fine_flow(ref: np.ndarray, moving: np.ndarray, *, alpha: float = 0.012, ratio: float = 0.75,
@@ -338,8 +334,8 @@ def coarse2fine_flow(ref: np.ndarray, moving: np.ndarray, *, alpha: float = 0.01
         is slower per pixel. ``'torch'``: tensor code on ``device``
         (:mod:`lodetools.flow._c2f_torch`), equal to the others to float32
         rounding. ``'auto'`` (default): torch on a GPU; on the CPU numpy up to
-        :data:`NUMPY_MAX_PIXELS` pixels unless the numba kernels are already
-        loaded in this process, numba above.
+        :data:`NUMPY_MAX_PIXELS` pixels unless numba has already started in
+        this process (any kernel), numba above.
 
     Returns
     -------
