@@ -86,7 +86,6 @@ def rebuild_model(ckpt: dict, path=None) -> nn.Module:
     from lodetools.train.registry import build_model, find_spec
     if not isinstance(ckpt, dict) or "net" not in ckpt or "model" not in ckpt:
         raise BadInput("checkpoint lacks the network name or weights", path)
-    from lodetools.nets.official import first_mismatch
     opts = dict(ckpt.get("net_opts", {}))
     spec = find_spec(ckpt.get("spec", ckpt["net"]))
     try:
@@ -96,11 +95,18 @@ def rebuild_model(ckpt: dict, path=None) -> nn.Module:
             model = build_model(ckpt["net"], opts, network=True)
     except BadConfig as exc:   # the options the file records do not build its network
         raise BadInput(f"bad network options in the checkpoint ({exc.what})", path) from None
-    problem = first_mismatch(model.state_dict(), ckpt["model"])
-    if problem:
-        raise BadInput(f"weights do not fit network {ckpt['net']!r}: {problem}", path)
-    model.load_state_dict(ckpt["model"])
+    _load_fitting(model, ckpt["model"], ckpt["net"], path)
     return model
+
+
+def _load_fitting(module: nn.Module, state: dict, net: str, path=None) -> None:
+    """``module.load_state_dict(state)`` once every key and shape fits; else BadInput naming the first misfit."""
+    from lodetools.nets.official import first_mismatch
+
+    problem = first_mismatch(module.state_dict(), state)
+    if problem:
+        raise BadInput(f"weights do not fit network {net!r}: {problem}", path)
+    module.load_state_dict(state)
 
 
 def load_record(path, net: str | None = None) -> dict:
@@ -235,13 +241,8 @@ def load_weights(model: nn.Module, net: str, record: dict, path=None) -> str:
     BadInput
         Another network, or weights that do not fit (first mismatching key).
     """
-    from lodetools.nets.official import first_mismatch
     part = "" if record["net"] == net else PARTS.get(net, {}).get(record["net"])
     if part is None:
         raise BadInput(f"checkpoint holds network {record['net']!r}, not {net!r}", path)
-    target = getattr(model, part) if part else model
-    problem = first_mismatch(target.state_dict(), record["model"])
-    if problem:
-        raise BadInput(f"weights do not fit network {net!r}: {problem}", path)
-    target.load_state_dict(record["model"])
+    _load_fitting(getattr(model, part) if part else model, record["model"], net, path)
     return part
