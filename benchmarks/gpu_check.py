@@ -59,7 +59,7 @@ def check_c2f(device, size=(480, 640)):
     moving = np.ascontiguousarray(ref[5:5 + h, 3:3 + w])        # ref(x) = moving(x + (-2, -3))
     ref = np.ascontiguousarray(ref[2:2 + h, 1:1 + w])
     t = time.perf_counter()
-    cpu = estimate_flow(ref, moving, method="c2f")
+    cpu = estimate_flow(ref, moving, method="c2f", device="cpu")      # 'auto' alone would pick the GPU
     t_cpu = time.perf_counter() - t
     estimate_flow(ref[:64, :64], moving[:64, :64], method="c2f", engine="torch", device=str(device))  # warm-up
     t = time.perf_counter()
