@@ -217,8 +217,9 @@ def test_c2f_device_fallback_gives_the_cpu_result():
 def test_c2f_threads_setting_is_restored():
     before = torch.get_num_threads()
     img = np.random.default_rng(3).random((24, 32, 3), dtype=np.float32)
-    coarse2fine_flow(img, img, threads=1, outer_iterations=1, sor_iterations=2)
-    assert torch.get_num_threads() == before
+    for engine in ("torch", "numba", "numpy"):
+        coarse2fine_flow(img, img, threads=1, outer_iterations=1, sor_iterations=2, engine=engine, device="cpu")
+        assert torch.get_num_threads() == before
 
 
 def test_densify_tiny_image_fills_from_the_nearest_vectors():
