@@ -137,7 +137,8 @@ def _solve(planes, sweeps, omega):
     range shifted by ``dr (w + 2) + dc``. Each colour's two sub-lattices are
     one strided view (their distance in memory is fixed), so a colour step is
     one operation over long contiguous rows: the halo entries are computed too
-    and stay 0, because their coefficients are 0.
+    and stay 0, because their coefficients are 0 (while the values are finite:
+    a diverged, non-finite solve may differ from the kernels' in its NaNs).
     """
     H, W = planes[0].shape
     h, w = (H + 1) // 2, (W + 1) // 2
