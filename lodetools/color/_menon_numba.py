@@ -75,6 +75,27 @@ def _at(d, i, j, h, w):
 
 
 @nb.njit(**_OPTS)
+def _from_differences(dst, base, cm, chan, rows, mode, mask):
+    """``dst = (base + D dst) - D base`` in place at the sites of channel ``chan`` in the rows ``rows[i & 1]``.
+
+    D is the 2-tap mean along the row (``mode`` 0), along the column (1), or
+    per pixel along the row where ``mask`` is set and the column elsewhere (2).
+    The sites read (at an odd distance) are never written here.
+    """
+    h, w = dst.shape
+    for i in range(h):
+        if not rows[i & 1]:
+            continue
+        for j in range(w):
+            if cm[i & 1, j & 1] != chan:
+                continue
+            if mode == 0 or (mode == 2 and mask[i, j]):
+                dst[i, j] = (base[i, j] + F32(_h2(dst, i, j, w))) - F32(_h2(base, i, j, w))
+            else:
+                dst[i, j] = (base[i, j] + F32(_v2(dst, i, j, h))) - F32(_v2(base, i, j, h))
+
+
+@nb.njit(**_OPTS)
 def menon(cfa, cm, refining):
     """Demosaic ``cfa`` (H, W) float32; ``cm[i % 2, j % 2]`` is the channel (0 R, 1 G, 2 B) of a pixel.
 
@@ -144,36 +165,12 @@ def menon(cfa, cm, refining):
             elif c == 2:
                 b[i, j] = cfa[i, j]
     # red and blue at the green sites, then at the blue (red) sites
-    for i in range(h):
-        for j in range(w):
-            if cm[i & 1, j & 1] == 1 and row_r[i & 1]:
-                r[i, j] = (g[i, j] + F32(_h2(r, i, j, w))) - F32(_h2(g, i, j, w))
-    for i in range(h):
-        for j in range(w):
-            if cm[i & 1, j & 1] == 1 and row_b[i & 1]:
-                r[i, j] = (g[i, j] + F32(_v2(r, i, j, h))) - F32(_v2(g, i, j, h))
-    for i in range(h):
-        for j in range(w):
-            if cm[i & 1, j & 1] == 1 and row_b[i & 1]:
-                b[i, j] = (g[i, j] + F32(_h2(b, i, j, w))) - F32(_h2(g, i, j, w))
-    for i in range(h):
-        for j in range(w):
-            if cm[i & 1, j & 1] == 1 and row_r[i & 1]:
-                b[i, j] = (g[i, j] + F32(_v2(b, i, j, h))) - F32(_v2(g, i, j, h))
-    for i in range(h):
-        for j in range(w):
-            if row_b[i & 1] and cm[i & 1, j & 1] == 2:
-                if mask[i, j]:
-                    r[i, j] = (b[i, j] + F32(_h2(r, i, j, w))) - F32(_h2(b, i, j, w))
-                else:
-                    r[i, j] = (b[i, j] + F32(_v2(r, i, j, h))) - F32(_v2(b, i, j, h))
-    for i in range(h):
-        for j in range(w):
-            if row_r[i & 1] and cm[i & 1, j & 1] == 0:
-                if mask[i, j]:
-                    b[i, j] = (r[i, j] + F32(_h2(b, i, j, w))) - F32(_h2(r, i, j, w))
-                else:
-                    b[i, j] = (r[i, j] + F32(_v2(b, i, j, h))) - F32(_v2(r, i, j, h))
+    _from_differences(r, g, cm, 1, row_r, 0, mask)
+    _from_differences(r, g, cm, 1, row_b, 1, mask)
+    _from_differences(b, g, cm, 1, row_b, 0, mask)
+    _from_differences(b, g, cm, 1, row_r, 1, mask)
+    _from_differences(r, b, cm, 2, row_b, 2, mask)
+    _from_differences(b, r, cm, 0, row_r, 2, mask)
     if refining:
         _refine(r, g, b, mask, cm, row_r, row_b, col_r, col_b)
     out = np.empty((h, w, 3), F32)
